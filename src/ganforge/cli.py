@@ -1,0 +1,235 @@
+"""The `ganforge` command line. Exit codes: 0 ok, 2 a problem with the input (one line says what and how to fix it),
+1 a bug (rerun with --debug for the traceback).
+
+Each command is a parser-setup function and a run function registered with `@command`; heavy imports happen inside
+the run functions, so `ganforge --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import __version__
+from .errors import GanforgeError
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    example: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, example: str, configure: Callable[[argparse.ArgumentParser], None]
+            ) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Register the decorated function as the run function of command `name`."""
+
+    def wrap(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = Command(name, help, example, configure, run)
+        return run
+
+    return wrap
+
+
+# ------------------------------------------------------------------------------------------------------ train
+def _train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("preset", nargs="?", help="preset name (`ganforge presets` lists them)")
+    p.add_argument("--preset", dest="preset_opt", metavar="NAME", help="same as the positional preset")
+    p.add_argument("--config", metavar="YAML", help="YAML file with config sections (data:, model:, train:, ...)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set train.steps=500 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/<preset>-<timestamp>)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its latest checkpoint")
+    p.add_argument("--checkpoint", metavar="FILE", help="with --resume: continue from this checkpoint file instead")
+    p.add_argument("--data-dir", metavar="DIR", help="where downloadable datasets live (data.data_dir)")
+    p.add_argument("--download", action="store_true", help="download mnist/fashion-mnist/cifar10 if missing")
+    p.add_argument("--dry-run", action="store_true", help="validate and print the resolved config, do not train")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+@command("train", "train a GAN (default: the mnist-dcgan preset on built-in MNIST)",
+         "ganforge train\n  ganforge train mnist-mlp --set train.epochs=5 --out runs/mlp\n"
+         "  ganforge train --config my.yaml --set optim.lr_d=1e-4\n  ganforge train --resume runs/mlp", configure=_train_args)
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from .config import build_config
+
+    overrides = list(args.overrides)
+    if args.data_dir:
+        overrides.append(f"data.data_dir={args.data_dir}")
+    if args.download:
+        overrides.append("data.download=true")
+    if args.preset and args.preset_opt and args.preset != args.preset_opt:
+        raise GanforgeError(f"two presets given ('{args.preset}' and '{args.preset_opt}'); pass one")
+    preset = args.preset or args.preset_opt
+    if args.checkpoint and not args.resume:
+        raise GanforgeError("--checkpoint goes with --resume RUN (the run the checkpoint belongs to)")
+    if args.resume:
+        if preset or args.config:
+            raise GanforgeError("--resume continues a run with its own config; drop the preset/--config "
+                                "(use --set train.steps=N to train longer)")
+        from .training.trainer import resume_config
+
+        config = resume_config(args.resume, overrides)
+    else:
+        config = build_config(preset=preset, config_file=args.config, overrides=overrides)
+    if args.dry_run:
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+    from .training.trainer import train
+
+    if args.resume:
+        train(resume=args.resume, overrides=overrides, checkpoint=args.checkpoint, quiet=args.quiet)
+    else:
+        train(config, out=args.out, quiet=args.quiet)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ presets
+def _presets_args(p: argparse.ArgumentParser) -> None:
+    return None
+
+
+@command("presets", "list the named presets", "ganforge presets", configure=_presets_args)
+def _presets(args: argparse.Namespace) -> int:
+    from .config import DEFAULT_PRESET, PRESETS
+
+    width = max(len(name) for name in PRESETS)
+    for name in sorted(PRESETS):
+        mark = " (default)" if name == DEFAULT_PRESET else ""
+        print(f"{name:<{width}}  {PRESETS[name][0]}{mark}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ sample
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a run directory or an export directory")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+
+
+def _sampler(args: argparse.Namespace):
+    from .export import load_generator
+    from .sampling import Sampler
+    from .utils import resolve_device
+
+    device = resolve_device(args.device)
+    return Sampler(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
+
+
+def _sample_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
+    p.add_argument("--out", default="samples.png", help="grid PNG path, or a folder with --separate")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square)")
+    p.add_argument("--separate", action="store_true", help="write one PNG per image into the --out folder")
+
+
+@command("sample", "generate images from a trained model",
+         "ganforge sample runs/mnist-dcgan-20261125-101010 --n 64 --seed 0 --out grid.png\n"
+         "  ganforge sample exported/ --n 16 --separate --out samples/", configure=_sample_args)
+def _sample(args: argparse.Namespace) -> int:
+    from .sampling import make_grid_image, save_grid
+    from .utils import ensure_writable_dir
+
+    images = _sampler(args).sample(args.n, args.seed)
+    if args.separate:
+        folder = ensure_writable_dir(args.out)
+        for i, image in enumerate(images):
+            make_grid_image(image[None], nrow=1, padding=0).save(folder / f"sample_{args.seed}_{i:05d}.png")
+        print(f"wrote {len(images)} images to {folder}")
+    else:
+        print(f"wrote {save_grid(images, args.out, args.nrow)}")
+    return 0
+
+
+def _interpolate_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--seeds", type=int, nargs=2, default=[1, 2], metavar=("A", "B"), help="the two end seeds")
+    p.add_argument("--steps", type=int, default=8, help="images in the strip, ends included (default 8)")
+    p.add_argument("--out", default="interpolation.png", help="output PNG")
+
+
+@command("interpolate", "walk the latent space between two seeds (spherical interpolation)",
+         "ganforge interpolate runs/mnist-dcgan-20261125-101010 --seeds 1 2 --steps 8 --out strip.png", configure=_interpolate_args)
+def _interpolate(args: argparse.Namespace) -> int:
+    from .sampling import save_grid
+
+    images = _sampler(args).interpolate(args.seeds[0], args.seeds[1], args.steps)
+    print(f"wrote {save_grid(images, args.out, nrow=args.steps)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ export
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="a run directory")
+    p.add_argument("out", metavar="OUT_DIR", help="the export directory to write")
+    p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA weights")
+
+
+@command("export", "write a run's generator as generator.safetensors + config.json",
+         "ganforge export runs/mnist-dcgan-20261125-101010 exported/\n"
+         "  python -c \"import ganforge; g = ganforge.load_generator('exported/')\"", configure=_export_args)
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    out = export_run(args.run, args.out, use_ema=not args.no_ema)
+    print(f"exported to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganforge", description="Train, evaluate, inspect and serve GANs.",
+        epilog="example:\n  ganforge train                 # the default preset on built-in MNIST\n"
+               "  ganforge sample runs/<run> --out grid.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, epilog=f"example:\n  {cmd.example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        cmd.configure(p)
+        p.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except GanforgeError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback and report it)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The model registries and the weight-init schemes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from ..config import ModelConfig
+from ..registry import Registry
+
+ModelBuilder = Callable[[ModelConfig], nn.Module]
+GENERATORS: Registry[ModelBuilder] = Registry("generator")
+DISCRIMINATORS: Registry[ModelBuilder] = Registry("discriminator")
+INITS: Registry[Callable[[nn.Module], None]] = Registry("weight init")
+
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm, nn.LayerNorm)
+
+
+@INITS.register("default", help="PyTorch's own layer initialisation (as the course's MLP GAN uses)")
+def init_default(module: nn.Module) -> None:
+    return None
+
+
+@INITS.register("dcgan", help="N(0, 0.02) weights, N(1, 0.02) norm scales, zero biases (Radford et al. 2016)")
+def init_dcgan(module: nn.Module) -> None:
+    if isinstance(module, _WEIGHTED):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, _NORMS) and getattr(module, "weight", None) is not None:
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+@INITS.register("xavier", help="Xavier/Glorot normal weights, zero biases")
+def init_xavier(module: nn.Module) -> None:
+    if isinstance(module, _WEIGHTED):
+        nn.init.xavier_normal_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+@INITS.register("kaiming", help="Kaiming normal weights for LeakyReLU(0.2), zero biases")
+def init_kaiming(module: nn.Module) -> None:
+    if isinstance(module, _WEIGHTED):
+        nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def apply_init(net: nn.Module, name: str) -> None:
+    net.apply(INITS.get(name))

@@ -1,0 +1,104 @@
+"""Training-state checkpoints: everything needed to continue a run exactly, written atomically, read without pickle.
+
+A checkpoint is one torch file of tensors and plain values (state dicts, RNG states as tensors, the data position),
+loaded with `weights_only=True`. Files are `checkpoints/state-<step>.pt`; the newest `keep` survive, so a crash
+while writing (or a corrupt file) leaves the previous good one to resume from.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+from ..utils import atomic_write_bytes
+
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^state-(\d+)\.pt$")
+
+
+def capture_rng() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": int(py_state[0]), "state": torch.tensor(py_state[1], dtype=torch.int64),
+                   "gauss_next": py_state[2]},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoint files of a run, oldest first."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    path = checkpoint_dir(run_dir) / f"state-{step:08d}.pt"
+    buffer = io.BytesIO()
+    torch.save({"format_version": FORMAT_VERSION, "step": step, **state}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read one checkpoint; a truncated or corrupt file is a one-line error that keeps the file and names a fallback."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"checkpoint '{path}' does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+            raise ValueError("not a ganforge training state")
+    except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
+        older = [p for p in list_checkpoints(path.parent.parent) if p != path and _step(p) < _step(path)]
+        fallback = (f"; the previous checkpoint is '{older[-1]}': resume from it with --checkpoint {older[-1]}"
+                    if older else "; no earlier checkpoint exists, so the run must start again")
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise GanforgeError(f"checkpoint '{path}' is damaged ({reason}); it was left in place{fallback}") from None
+    return state
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path:
+    found = list_checkpoints(run_dir)
+    if not found:
+        if not Path(run_dir).is_dir():
+            raise GanforgeError(f"run directory '{run_dir}' does not exist; pass a folder under runs/ to --resume")
+        raise GanforgeError(f"run directory '{run_dir}' has no checkpoints/state-*.pt to resume from")
+    return found[-1]
+
+
+def _step(path: Path) -> int:
+    match = _NAME.match(path.name)
+    return int(match.group(1)) if match else -1

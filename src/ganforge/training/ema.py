@@ -1,0 +1,27 @@
+"""Exponential moving average of the generator's weights, used for samples and exports (smoother than G itself)."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    def __init__(self, generator: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.module = copy.deepcopy(generator).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, generator: nn.Module) -> None:
+        ema_params = list(self.module.parameters())
+        torch._foreach_lerp_(ema_params, [p.detach() for p in generator.parameters()], 1.0 - self.decay)
+        for ema_buffer, buffer in zip(self.module.buffers(), generator.buffers()):
+            ema_buffer.copy_(buffer)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(state)

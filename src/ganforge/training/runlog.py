@@ -1,0 +1,86 @@
+"""What a run writes for people: metrics.jsonl, TensorBoard events, losses.png and sample grids."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..utils import atomic_write_bytes
+
+PLOTTED = (("loss_d", "D loss"), ("loss_g", "G loss"))
+PROBABILITIES = (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))"))
+
+
+class RunLog:
+    """Appends one JSON line per logged step (mirrored to TensorBoard) and redraws the loss plot on demand."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True) -> None:
+        self.run_dir = run_dir
+        self.metrics_path = run_dir / "metrics.jsonl"
+        if resume_step is not None:
+            self._truncate_after(resume_step)
+        self._writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is a dependency, but a broken install should not stop training
+                SummaryWriter = None
+            if SummaryWriter is not None:
+                self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+
+    def _truncate_after(self, step: int) -> None:
+        """On resume, drop lines past the checkpoint: the resumed run logs those steps again."""
+        if not self.metrics_path.exists():
+            return
+        kept = [line for line in self.metrics_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        atomic_write_bytes(self.metrics_path, "".join(line + "\n" for line in kept).encode())
+
+    def log(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._writer is not None:
+            step = record["step"]
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._writer.add_scalar(key, value, step)
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def plot_losses(self) -> Path | None:
+        records = self.records()
+        if not records:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        steps = [r["step"] for r in records]
+        fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(10, 3.6))
+        for key, label in PLOTTED:
+            if key in records[0]:
+                ax_loss.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+        ax_loss.set_xlabel("step")
+        ax_loss.set_title("losses")
+        ax_loss.legend()
+        for key, label in PROBABILITIES:
+            if key in records[0]:
+                ax_prob.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+        ax_prob.set_xlabel("step")
+        ax_prob.set_ylim(0, 1)
+        ax_prob.set_title("discriminator outputs")
+        ax_prob.legend()
+        fig.tight_layout()
+        path = self.run_dir / "losses.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

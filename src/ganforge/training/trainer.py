@@ -1,0 +1,290 @@
+"""The training loop: run the algorithm's phases, step after step, and keep the run directory up to date.
+
+The loop knows nothing about any particular GAN: it asks the algorithm for its phases and, for each phase, freezes
+the networks the phase names, computes the loss, refuses a non-finite one, and steps that phase's optimiser only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Config, build_config, config_differences, config_from_dict, validate
+from ..data import BatchStream, load_dataset, normalize, to_uint8
+from ..errors import GanforgeError
+from ..losses import LOSSES
+from ..models import build_discriminator, build_generator
+from ..sampling import latent_noise, save_grid
+from ..utils import atomic_write_json, ensure_writable_dir, resolve_device, seed_everything
+from .algorithms import ALGORITHMS, Phase
+from .checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .ema import EMA
+from .optim import OPTIMIZERS
+from .runlog import RunLog
+
+log = logging.getLogger("ganforge")
+
+# Settings a resumed run may change; anything else would make it a different run.
+RESUMABLE_CHANGES = ("train.steps", "train.epochs", "train.log_every", "train.sample_every",
+                     "train.checkpoint_every", "train.keep_checkpoints", "train.device", "data.data_dir",
+                     "data.download")
+
+
+class NonFiniteLoss(GanforgeError):
+    pass
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    last: dict[str, Any]
+
+
+class Trainer:
+    """Holds the networks, optimisers, data stream and RNGs of one run; `fit()` trains to `total_steps`."""
+
+    def __init__(self, config: Config, run_dir: str | Path, checkpoint: str | Path | None = None,
+                 progress: bool = True, quiet: bool = False) -> None:
+        self.config = config
+        self.run_dir = ensure_writable_dir(run_dir, "run directory")
+        self.quiet = quiet
+        self.progress = progress and not quiet and sys.stderr.isatty()
+        self.device = resolve_device(config.train.device)
+        seed_everything(config.train.seed)
+
+        dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
+                               config.model.resolution, config.model.channels)
+        dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
+        labels = dataset.labels.to(self.device) if dataset.labels is not None else None
+        self.stream = BatchStream(dataset.images.to(self.device), config.train.batch_size, config.train.seed, labels)
+
+        self.generator = build_generator(config.model).to(self.device)
+        self.discriminator = build_discriminator(config.model).to(self.device)
+        self.loss = LOSSES.get(config.loss.name)
+        make_optimizer = OPTIMIZERS.get(config.optim.name)
+        self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
+        self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
+        self.ema = EMA(self.generator, config.train.ema_decay) if config.train.ema else None
+        self.noise_rng = torch.Generator(device=self.device).manual_seed(config.train.seed)
+        self.fixed_noise = latent_noise(config.train.num_samples, config.model.latent_dim, config.train.seed)
+        self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
+        self.phases: list[Phase] = self.algorithm.phases()
+        self.step = 0
+        self.total_steps = self._total_steps()
+
+        resume_step = None
+        if checkpoint is not None:
+            self._load(load_checkpoint(checkpoint, map_location=self.device))
+            resume_step = self.step
+        atomic_write_json(self.run_dir / "config.json", config.to_dict())
+        self.runlog = RunLog(self.run_dir, resume_step=resume_step)
+
+    # ------------------------------------------------------------------ what algorithms call
+    def next_real_batch(self) -> torch.Tensor:
+        """The next real batch in [-1, 1]: the only door through which data enters training (phase D only)."""
+        return normalize(self.stream.next())
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.model.latent_dim, generator=self.noise_rng, device=self.device)
+
+    def generate(self, n: int, with_graph: bool) -> torch.Tensor:
+        """G(z) for fresh noise; without the graph when the fakes only feed D's update."""
+        z = self.noise(n)
+        if with_graph:
+            return self.generator(z)
+        with torch.no_grad():
+            return self.generator(z)
+
+    # ------------------------------------------------------------------ the loop
+    def _total_steps(self) -> int:
+        t = self.config.train
+        if t.steps is not None:
+            return t.steps
+        batches = self.stream.batches_per_epoch * float(t.epochs or 0)
+        return max(1, math.ceil(batches / self.algorithm.real_batches_per_step()))
+
+    def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
+        frozen = [(p, p.requires_grad) for net in phase.frozen for p in net.parameters()]
+        for p, _ in frozen:
+            p.requires_grad_(False)
+        try:
+            for _ in range(phase.repeats):
+                out = phase.loss()
+                loss = out["loss"]
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(
+                        f"the {phase.name} loss became {loss.item()} at step {self.step + 1}; training stopped and "
+                        f"the last good checkpoint was kept; lower the learning rates (optim.lr_g/optim.lr_d) or "
+                        f"add a stabiliser")
+                phase.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                phase.optimizer.step()
+                if phase.after_step is not None:
+                    phase.after_step()
+        finally:
+            for p, flag in frozen:
+                p.requires_grad_(flag)
+        return out
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        stats: dict[str, torch.Tensor] = {}
+        for phase in self.phases:
+            for key, value in self.run_phase(phase).items():
+                stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return stats
+
+    def fit(self) -> TrainResult:
+        t = self.config.train
+        start_time = time.perf_counter()
+        window_start, window_steps = start_time, 0
+        images_per_step = t.batch_size * self.algorithm.real_batches_per_step()
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
+        elif not self.quiet:
+            print(f"training {self.config.preset or 'custom'} for {self.total_steps} steps on {self.device} "
+                  f"-> {self.run_dir}", file=sys.stderr)
+        last: dict[str, Any] = {}
+        try:
+            while self.step < self.total_steps:
+                stats = self.train_step()
+                window_steps += 1
+                if bar is not None:
+                    bar.update(1)
+                done = self.step == self.total_steps
+                if self.step % t.log_every == 0 or done:
+                    now = time.perf_counter()
+                    last = self._record(stats, images_per_step * window_steps / max(now - window_start, 1e-9))
+                    self.runlog.log(last)
+                    window_start, window_steps = now, 0
+                    if bar is not None:
+                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
+                if self.step % t.sample_every == 0 or done:
+                    self.save_samples()
+                if self.step % t.checkpoint_every == 0 or done:
+                    self.save_checkpoint()
+                    self.runlog.plot_losses()
+        finally:
+            if bar is not None:
+                bar.close()
+            self.runlog.close()
+        seconds = time.perf_counter() - start_time
+        if not self.quiet:
+            summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith(("loss", "d_")))
+            print(f"done: {self.step} steps in {seconds:.1f}s ({summary}); samples and checkpoints in "
+                  f"{self.run_dir}", file=sys.stderr)
+        return TrainResult(self.run_dir, self.step, seconds, last)
+
+    def _record(self, stats: dict[str, torch.Tensor], images_per_s: float) -> dict[str, Any]:
+        record: dict[str, Any] = {"step": self.step, "epoch": self.stream.epoch}
+        record.update({k: float(v) for k, v in stats.items()})
+        record.update({"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
+                       "images_per_s": round(images_per_s, 1)})
+        return record
+
+    # ------------------------------------------------------------------ outputs
+    def sample_generator(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        net = self.sample_generator()
+        was_training = net.training
+        net.eval()
+        images = to_uint8(net(self.fixed_noise.to(self.device))).cpu()
+        net.train(was_training)
+        return save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": json.dumps(self.config.to_dict(), sort_keys=True),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "data": self.stream.state_dict(),
+            "rng": capture_rng(),
+            "noise_rng": self.noise_rng.get_state(),
+        }
+
+    def save_checkpoint(self) -> Path:
+        return save_checkpoint(self.run_dir, self.step, self.state_dict(), self.config.train.keep_checkpoints)
+
+    def _load(self, state: dict[str, Any]) -> None:
+        saved = json.loads(state["config"])
+        current = self.config.to_dict()
+        differences = [d for d in config_differences(saved, current) if not d.startswith(RESUMABLE_CHANGES)]
+        if differences:
+            raise GanforgeError("cannot resume with a different config: " + "; ".join(differences))
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.stream.load_state_dict(state["data"])
+        restore_rng(state["rng"])
+        self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
+        self.step = int(state["step"])
+
+
+def default_run_dir(config: Config, root: str | Path = "runs") -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{config.preset or 'custom'}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = Path(f"{base}-{n}")
+    return path
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
+    """The config of an existing run with --set overrides applied (validated like a new one)."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise GanforgeError(f"run directory '{run_dir}' does not exist; pass a folder under runs/ to --resume")
+    if not path.is_file():
+        raise GanforgeError(f"'{run_dir}' has no config.json; it is not a ganforge run directory")
+    try:
+        base = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise GanforgeError(f"'{path}' is not valid JSON; the run directory is damaged") from None
+    config_from_dict(base)
+    return build_config(base=base, overrides=overrides)
+
+
+def train(config: Config | str | None = None, out: str | Path | None = None, resume: str | Path | None = None,
+          overrides: list[str] | None = None, checkpoint: str | Path | None = None, progress: bool = True,
+          quiet: bool = False) -> TrainResult:
+    """Train a GAN: `config` is a Config, a preset name or None (the default preset); `resume` continues a run."""
+    if resume is not None:
+        config = resume_config(resume, overrides)
+        run_dir = Path(resume)
+        checkpoint = checkpoint or latest_checkpoint(run_dir)
+    else:
+        if not isinstance(config, Config):
+            config = build_config(preset=config, overrides=overrides)
+        elif overrides:
+            config = build_config(base=config.to_dict(), overrides=overrides)
+        else:
+            validate(config)
+        run_dir = Path(out) if out is not None else default_run_dir(config)
+    trainer = Trainer(config, run_dir, checkpoint=checkpoint, progress=progress, quiet=quiet)
+    return trainer.fit()
