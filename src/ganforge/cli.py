@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
         cmd.configure(p)
-        p.set_defaults(run=cmd.run)
+        p.set_defaults(handler=cmd.run)
     return parser
 
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.run(args)
+        return args.handler(args)
     except GanforgeError as exc:
         if args.debug:
             raise

@@ -20,6 +20,8 @@ EXPORT_FORMAT = "ganforge-generator"
 
 def read_config(folder: Path) -> tuple[Config, dict[str, Any]]:
     """The config of a run or export folder, and the export metadata (empty for a run)."""
+    if not folder.is_dir():
+        raise GanforgeError(f"'{folder}' does not exist; pass a run folder (runs/...) or an export folder")
     path = folder / CONFIG_FILE
     if not path.is_file():
         raise GanforgeError(f"'{folder}' is not a ganforge run or export (no {CONFIG_FILE}); pass a folder that "
@@ -65,8 +67,6 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
     from .models import build_generator
 
     folder = Path(path)
-    if not folder.is_dir():
-        raise GanforgeError(f"model '{folder}' does not exist; pass a run folder (runs/...) or an export folder")
     config, meta = read_config(folder)
     generator = build_generator(config.model)
     if meta:

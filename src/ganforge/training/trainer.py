@@ -26,7 +26,8 @@ from ..models import build_discriminator, build_generator
 from ..sampling import latent_noise, save_grid
 from ..utils import atomic_write_json, ensure_writable_dir, resolve_device, seed_everything
 from .algorithms import ALGORITHMS, Phase
-from .checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
+                         save_checkpoint)
 from .ema import EMA
 from .optim import OPTIMIZERS
 from .runlog import RunLog
@@ -123,10 +124,7 @@ class Trainer:
                 out = phase.loss()
                 loss = out["loss"]
                 if not torch.isfinite(loss):
-                    raise NonFiniteLoss(
-                        f"the {phase.name} loss became {loss.item()} at step {self.step + 1}; training stopped and "
-                        f"the last good checkpoint was kept; lower the learning rates (optim.lr_g/optim.lr_d) or "
-                        f"add a stabiliser")
+                    raise NonFiniteLoss(self._non_finite_message(phase.name, loss.item()))
                 phase.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 phase.optimizer.step()
@@ -136,6 +134,12 @@ class Trainer:
             for p, flag in frozen:
                 p.requires_grad_(flag)
         return out
+
+    def _non_finite_message(self, phase: str, value: float) -> str:
+        found = list_checkpoints(self.run_dir)
+        kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint had been written yet"
+        return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {kept}; lower the "
+                f"learning rates (optim.lr_g/optim.lr_d) or add a stabiliser")
 
     def train_step(self) -> dict[str, torch.Tensor]:
         stats: dict[str, torch.Tensor] = {}

@@ -1,0 +1,76 @@
+"""Exact resume: a run killed with SIGKILL and resumed logs the same numbers as an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from ganforge.training.checkpoint import list_checkpoints
+
+from conftest import run_cli
+
+RUN = ["train", "digits-mlp", "--set", "train.steps=2500", "--set", "train.log_every=1",
+       "--set", "train.checkpoint_every=100", "--set", "train.sample_every=100000", "--quiet"]
+COMPARED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")
+
+
+def losses(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return {r["step"]: tuple(r[k] for k in COMPARED) for r in map(json.loads, lines)}
+
+
+def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert run_cli(*RUN, "--out", str(reference)).returncode == 0
+
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--out", str(killed)])
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list_checkpoints(killed)
+        if found and int(found[-1].stem.split("-")[1]) >= 300:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
+    assert killed_at < 2500
+
+    result = run_cli("train", "--resume", str(killed), "--quiet")
+    assert result.returncode == 0, result.stderr
+    expected, got = losses(reference), losses(killed)
+    assert sorted(got) == sorted(expected) == list(range(1, 2501))
+    assert [got[s] for s in range(killed_at + 1, 2501)] == [expected[s] for s in range(killed_at + 1, 2501)]
+
+
+def test_resume_refuses_a_different_model_and_allows_more_steps(tmp_path, trained_run):
+    changed = run_cli("train", "--resume", str(trained_run), "--set", "model.g_width=16")
+    assert changed.returncode == 2
+    assert "cannot resume with a different config: model.g_width: 8 -> 16" in changed.stderr
+    longer = run_cli("train", "--resume", str(trained_run), "--set", "train.steps=8", "--quiet")
+    assert longer.returncode == 0, longer.stderr
+    assert list_checkpoints(trained_run)[-1].name == "state-00000008.pt"
+
+
+def test_damaged_checkpoint_is_kept_and_the_previous_one_named(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli("train", "digits-mlp", "--set", "train.steps=6", "--set", "train.checkpoint_every=3",
+                   "--out", str(run), "--quiet").returncode == 0
+    latest = list_checkpoints(run)[-1]
+    data = latest.read_bytes()
+    latest.write_bytes(data[: len(data) // 2])
+    result = run_cli("train", "--resume", str(run), "--set", "train.steps=9")
+    assert result.returncode == 2
+    assert "damaged" in result.stderr and "state-00000003.pt" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert latest.stat().st_size == len(data) // 2, "the damaged file is left in place"
+    fallback = run_cli("train", "--resume", str(run), "--checkpoint", str(list_checkpoints(run)[0]),
+                       "--set", "train.steps=9", "--quiet")
+    assert fallback.returncode == 0, fallback.stderr
+
+
+def test_resume_of_missing_run(tmp_path):
+    result = run_cli("train", "--resume", str(tmp_path / "nope"))
+    assert result.returncode == 2 and "does not exist" in result.stderr
