@@ -53,11 +53,15 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download mnist/fashion-mnist/cifar10 if missing")
     p.add_argument("--dry-run", action="store_true", help="validate and print the resolved config, do not train")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this node through torchrun (DDP; gloo on CPU, nccl on GPUs)")
 
 
 @command("train", "train a GAN (default: the mnist-dcgan preset on built-in MNIST)",
          "ganforge train\n  ganforge train mnist-mlp --set train.epochs=5 --out runs/mlp\n"
-         "  ganforge train --config my.yaml --set optim.lr_d=1e-4\n  ganforge train --resume runs/mlp", configure=_train_args)
+         "  ganforge train --config my.yaml --set optim.lr_d=1e-4\n  ganforge train --resume runs/mlp\n"
+         "  ganforge train mnist-mlp --nproc 2 --out runs/ddp     # or: torchrun --nproc_per_node 2 -m ganforge train",
+         configure=_train_args)
 def _train(args: argparse.Namespace) -> int:
     import json
 
@@ -85,12 +89,47 @@ def _train(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
+    if args.nproc != 1:
+        return _launch_torchrun(args, config)
     from .training.trainer import train
 
     if args.resume:
         train(resume=args.resume, overrides=overrides, checkpoint=args.checkpoint, quiet=args.quiet)
     else:
         train(config, out=args.out, quiet=args.quiet)
+    return 0
+
+
+def _launch_torchrun(args: argparse.Namespace, config) -> int:
+    """Re-run this same command under torchrun with --nproc processes on this node."""
+    import subprocess
+
+    from .training.distributed import launched_by_torchrun
+    from .training.trainer import default_run_dir
+
+    if args.nproc < 1:
+        raise GanforgeError(f"--nproc must be >= 1, got {args.nproc}")
+    if launched_by_torchrun():
+        raise GanforgeError("--nproc is for launching; under torchrun, pass --nproc_per_node to torchrun instead")
+    if config.train.batch_size % args.nproc:
+        raise GanforgeError(f"train.batch_size {config.train.batch_size} (the global batch) is not divisible by "
+                            f"--nproc {args.nproc}; use a multiple of {args.nproc}")
+    argv, skip = [], False
+    for token in args.argv:
+        if skip:
+            skip = False
+        elif token == "--nproc":
+            skip = True
+        elif not token.startswith("--nproc="):
+            argv.append(token)
+    if not args.resume and not args.out:  # every rank must agree on the run directory
+        argv += ["--out", str(default_run_dir(config))]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.nproc),
+               "-m", "ganforge", *argv]
+    code = subprocess.call(command)
+    if code != 0:
+        print(f"error: a training process failed (exit code {code}); its message is above", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -209,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return 2

@@ -80,6 +80,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     num_samples: int = 64
+    backend: str = "auto"  # multi-process only: gloo on CPU, nccl on CUDA
+    sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
+    dist_timeout: float = 300.0  # seconds to wait for every rank at the rendezvous and at each collective
 
 
 @dataclass
@@ -354,6 +357,8 @@ def validate(config: Config) -> None:
     for key in ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "num_samples"):
         value = getattr(t, key)
         _require(value >= 1, f"train.{key} must be >= 1, got {value}")
+    _require(t.backend in ("auto", "gloo", "nccl"), f"train.backend must be auto, gloo or nccl, got '{t.backend}'")
+    _require(t.dist_timeout > 0, f"train.dist_timeout must be > 0 seconds, got {t.dist_timeout}")
     if t.device != "auto":
         from .utils import resolve_device
 

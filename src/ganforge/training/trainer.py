@@ -6,6 +6,7 @@ the networks the phase names, computes the loss, refuses a non-finite one, and s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,7 +25,8 @@ from ..errors import GanforgeError
 from ..losses import LOSSES
 from ..models import build_discriminator, build_generator
 from ..sampling import latent_noise, save_grid
-from ..utils import atomic_write_json, ensure_writable_dir, resolve_device, seed_everything
+from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
+from . import distributed
 from .algorithms import ALGORITHMS, Phase
 from .checkpoint import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
                          save_checkpoint)
@@ -36,8 +38,8 @@ log = logging.getLogger("ganforge")
 
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE_CHANGES = ("train.steps", "train.epochs", "train.log_every", "train.sample_every",
-                     "train.checkpoint_every", "train.keep_checkpoints", "train.device", "data.data_dir",
-                     "data.download")
+                     "train.checkpoint_every", "train.keep_checkpoints", "train.device", "train.backend",
+                     "train.dist_timeout", "data.data_dir", "data.download")
 
 
 class NonFiniteLoss(GanforgeError):
@@ -58,25 +60,36 @@ class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, checkpoint: str | Path | None = None,
                  progress: bool = True, quiet: bool = False) -> None:
         self.config = config
-        self.run_dir = ensure_writable_dir(run_dir, "run directory")
-        self.quiet = quiet
-        self.progress = progress and not quiet and sys.stderr.isatty()
-        self.device = resolve_device(config.train.device)
-        seed_everything(config.train.seed)
+        t = config.train
+        self.dist, self.device = distributed.setup(t.backend, t.device, t.dist_timeout)
+        self.is_main = self.dist.is_main
+        self.run_dir = ensure_writable_dir(run_dir, "run directory") if self.is_main else Path(run_dir)
+        self.quiet = quiet or not self.is_main
+        self.progress = progress and not self.quiet and sys.stderr.isatty()
+        if t.batch_size % self.dist.world_size:
+            raise GanforgeError(f"train.batch_size {t.batch_size} (the global batch) is not divisible by the "
+                                f"{self.dist.world_size} processes; use a multiple of {self.dist.world_size}")
+        self.batch_size = t.batch_size // self.dist.world_size  # per rank
+        seed_everything(t.seed + self.dist.rank)
 
         dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
                                config.model.resolution, config.model.channels)
         dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
         labels = dataset.labels.to(self.device) if dataset.labels is not None else None
-        self.stream = BatchStream(dataset.images.to(self.device), config.train.batch_size, config.train.seed, labels)
+        self.stream = BatchStream(dataset.images.to(self.device), t.batch_size, t.seed, labels,
+                                  rank=self.dist.rank, world_size=self.dist.world_size)
 
-        self.generator = build_generator(config.model).to(self.device)
-        self.discriminator = build_discriminator(config.model).to(self.device)
+        seed_everything(t.seed)  # identical initial weights on every rank
+        generator = build_generator(config.model).to(self.device)
+        discriminator = build_discriminator(config.model).to(self.device)
+        seed_everything(t.seed + self.dist.rank)
+        self.generator = distributed.wrap(generator, self.dist, self.device, t.sync_batchnorm)
+        self.discriminator = distributed.wrap(discriminator, self.dist, self.device, t.sync_batchnorm)
         self.loss = LOSSES.get(config.loss.name)
         make_optimizer = OPTIMIZERS.get(config.optim.name)
         self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
         self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
-        self.ema = EMA(self.generator, config.train.ema_decay) if config.train.ema else None
+        self.ema = EMA(distributed.unwrap(self.generator), config.train.ema_decay) if config.train.ema else None
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.fixed_noise = latent_noise(config.train.num_samples, config.model.latent_dim, config.train.seed)
         self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
@@ -88,8 +101,10 @@ class Trainer:
         if checkpoint is not None:
             self._load(load_checkpoint(checkpoint, map_location=self.device))
             resume_step = self.step
-        atomic_write_json(self.run_dir / "config.json", config.to_dict())
-        self.runlog = RunLog(self.run_dir, resume_step=resume_step)
+        self.runlog: RunLog | None = None
+        if self.is_main:
+            atomic_write_json(self.run_dir / "config.json", config.to_dict())
+            self.runlog = RunLog(self.run_dir, resume_step=resume_step)
 
     # ------------------------------------------------------------------ what algorithms call
     def next_real_batch(self) -> torch.Tensor:
@@ -97,7 +112,10 @@ class Trainer:
         return normalize(self.stream.next())
 
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.model.latent_dim, generator=self.noise_rng, device=self.device)
+        """This rank's n rows of a global draw of n * world_size noise vectors (all of it for one process)."""
+        world, rank = self.dist.world_size, self.dist.rank
+        z = torch.randn(n * world, self.config.model.latent_dim, generator=self.noise_rng, device=self.device)
+        return z[rank * n:(rank + 1) * n] if world > 1 else z
 
     def generate(self, n: int, with_graph: bool) -> torch.Tensor:
         """G(z) for fresh noise; without the graph when the fakes only feed D's update."""
@@ -116,9 +134,17 @@ class Trainer:
         return max(1, math.ceil(batches / self.algorithm.real_batches_per_step()))
 
     def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
+        """One phase: frozen networks get no gradient (and, under DDP, no gradient sync); only phase.optimizer steps."""
         frozen = [(p, p.requires_grad) for net in phase.frozen for p in net.parameters()]
         for p, _ in frozen:
             p.requires_grad_(False)
+        with contextlib.ExitStack() as unsynced:
+            for net in phase.frozen:
+                if hasattr(net, "no_sync"):
+                    unsynced.enter_context(net.no_sync())
+            return self._run_repeats(phase, frozen)
+
+    def _run_repeats(self, phase: Phase, frozen: list[tuple[torch.nn.Parameter, bool]]) -> dict[str, torch.Tensor]:
         try:
             for _ in range(phase.repeats):
                 out = phase.loss()
@@ -155,14 +181,16 @@ class Trainer:
         t = self.config.train
         start_time = time.perf_counter()
         window_start, window_steps = start_time, 0
-        images_per_step = t.batch_size * self.algorithm.real_batches_per_step()
+        images_per_step = t.batch_size * self.algorithm.real_batches_per_step()  # global: all ranks together
         bar = None
         if self.progress:
             from tqdm import tqdm
 
             bar = tqdm(total=self.total_steps, initial=self.step, unit="step", dynamic_ncols=True, file=sys.stderr)
         elif not self.quiet:
-            print(f"training {self.config.preset or 'custom'} for {self.total_steps} steps on {self.device} "
+            procs = f" x {self.dist.world_size} processes (batch {self.batch_size} per rank, {t.batch_size} global)" \
+                if self.dist.enabled else ""
+            print(f"training {self.config.preset or 'custom'} for {self.total_steps} steps on {self.device}{procs} "
                   f"-> {self.run_dir}", file=sys.stderr)
         last: dict[str, Any] = {}
         try:
@@ -172,22 +200,23 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                 done = self.step == self.total_steps
-                if self.step % t.log_every == 0 or done:
+                if (self.step % t.log_every == 0 or done) and self.runlog is not None:
                     now = time.perf_counter()
                     last = self._record(stats, images_per_step * window_steps / max(now - window_start, 1e-9))
                     self.runlog.log(last)
                     window_start, window_steps = now, 0
                     if bar is not None:
                         bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
-                if self.step % t.sample_every == 0 or done:
+                if (self.step % t.sample_every == 0 or done) and self.is_main:
                     self.save_samples()
                 if self.step % t.checkpoint_every == 0 or done:
                     self.save_checkpoint()
-                    self.runlog.plot_losses()
         finally:
             if bar is not None:
                 bar.close()
-            self.runlog.close()
+            if self.runlog is not None:
+                self.runlog.close()
+            distributed.teardown(self.dist)
         seconds = time.perf_counter() - start_time
         if not self.quiet:
             summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith(("loss", "d_")))
@@ -196,6 +225,7 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, seconds, last)
 
     def _record(self, stats: dict[str, torch.Tensor], images_per_s: float) -> dict[str, Any]:
+        """Rank 0's losses (each rank's own batch slice) with the global throughput."""
         record: dict[str, Any] = {"step": self.step, "epoch": self.stream.epoch}
         record.update({k: float(v) for k, v in stats.items()})
         record.update({"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
@@ -204,7 +234,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ outputs
     def sample_generator(self) -> torch.nn.Module:
-        return self.ema.module if self.ema is not None else self.generator
+        return self.ema.module if self.ema is not None else distributed.unwrap(self.generator)
 
     @torch.no_grad()
     def save_samples(self) -> Path:
@@ -218,18 +248,27 @@ class Trainer:
     def state_dict(self) -> dict[str, Any]:
         return {
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
+            "generator": distributed.unwrap(self.generator).state_dict(),
+            "discriminator": distributed.unwrap(self.discriminator).state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "data": self.stream.state_dict(),
-            "rng": capture_rng(),
+            "rng": distributed.gather_rng_states(self.dist, capture_rng()),
+            "world_size": self.dist.world_size,
             "noise_rng": self.noise_rng.get_state(),
         }
 
-    def save_checkpoint(self) -> Path:
-        return save_checkpoint(self.run_dir, self.step, self.state_dict(), self.config.train.keep_checkpoints)
+    def save_checkpoint(self) -> Path | None:
+        """Every rank contributes its RNG state; rank 0 alone writes (atomically) and redraws the loss plot."""
+        state = self.state_dict()
+        path = None
+        if self.is_main:
+            path = save_checkpoint(self.run_dir, self.step, state, self.config.train.keep_checkpoints)
+            if self.runlog is not None:
+                self.runlog.plot_losses()
+        distributed.barrier(self.dist)
+        return path
 
     def _load(self, state: dict[str, Any]) -> None:
         saved = json.loads(state["config"])
@@ -237,14 +276,14 @@ class Trainer:
         differences = [d for d in config_differences(saved, current) if not d.startswith(RESUMABLE_CHANGES)]
         if differences:
             raise GanforgeError("cannot resume with a different config: " + "; ".join(differences))
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
+        distributed.unwrap(self.generator).load_state_dict(state["generator"])
+        distributed.unwrap(self.discriminator).load_state_dict(state["discriminator"])
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.stream.load_state_dict(state["data"])
-        restore_rng(state["rng"])
+        restore_rng(distributed.pick_rng_state(self.dist, state["rng"]))
         self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
         self.step = int(state["step"])
 

@@ -44,7 +44,7 @@ class TwoPhaseGAN(Algorithm):
 
     def generator_loss(self) -> dict[str, torch.Tensor]:
         t = self.trainer
-        fake = self._fakes if self._fakes is not None else t.generate(t.config.train.batch_size, with_graph=True)
+        fake = self._fakes if self._fakes is not None else t.generate(t.batch_size, with_graph=True)
         self._fakes = None
         fake_logits = t.discriminator(fake)
         real_logits = t.discriminator(self._real) if t.loss.generator_needs_real else None

@@ -1,0 +1,55 @@
+"""Any folder of images, read once into memory: resized (shorter side) and centre-cropped to the model's size."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+from .images import ImageSet
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+log = logging.getLogger("ganforge")
+
+
+def image_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_image(path: Path, resolution: int | None, channels: int) -> np.ndarray:
+    """One image as uint8 (C, H, W); with a resolution, resized on its shorter side and centre-cropped."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img = img.convert("L" if channels == 1 else "RGB")
+        if resolution is not None:
+            scale = resolution / min(img.size)
+            size = (max(resolution, round(img.width * scale)), max(resolution, round(img.height * scale)))
+            img = img.resize(size, Image.Resampling.BICUBIC)
+            left, top = (img.width - resolution) // 2, (img.height - resolution) // 2
+            img = img.crop((left, top, left + resolution, top + resolution))
+        array = np.asarray(img, dtype=np.uint8)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def load_folder(path: str | Path, resolution: int, channels: int) -> ImageSet:
+    root = Path(path)
+    if not root.is_dir():
+        raise GanforgeError(f"image folder '{root}' does not exist; pass an existing folder as folder:PATH")
+    files = image_files(root)
+    if not files:
+        raise GanforgeError(f"image folder '{root}' holds no .jpg/.png/.webp images; add images or pick another")
+    arrays, skipped = [], 0
+    for file in files:
+        try:
+            arrays.append(read_image(file, resolution, channels))
+        except Exception:  # PIL raises many types for corrupt files; all mean "unreadable"
+            skipped += 1
+    if skipped:
+        log.warning("skipped %d unreadable image file(s) of %d in %s", skipped, len(files), root)
+    if not arrays:
+        raise GanforgeError(f"none of the {len(files)} image files in '{root}' could be read; they are corrupt")
+    return ImageSet(f"folder:{root}", torch.from_numpy(np.stack(arrays)))

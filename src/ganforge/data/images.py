@@ -1,0 +1,71 @@
+"""The in-memory image set and the uint8 <-> [-1, 1] conversions used everywhere."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import GanforgeError
+
+
+@dataclass
+class ImageSet:
+    """All images of a dataset as one uint8 tensor (N, C, H, W); labels when the dataset has them."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[-1]
+
+    def fit_to(self, resolution: int, channels: int, resize: bool) -> ImageSet:
+        """Check (or, with data.resize, convert) the images to the model's resolution and channels, once."""
+        images = self.images
+        if images.shape[1] != channels:
+            if not resize:
+                raise GanforgeError(
+                    f"dataset '{self.name}' has {images.shape[1]} channel(s) but model.channels is {channels}; "
+                    f"use --set model.channels={images.shape[1]} or --set data.resize=true to convert the images")
+            images = convert_channels(images, channels)
+        if images.shape[-1] != resolution or images.shape[-2] != resolution:
+            if not resize:
+                raise GanforgeError(
+                    f"dataset '{self.name}' is {images.shape[-2]}x{images.shape[-1]} but model.resolution is "
+                    f"{resolution}; use --set model.resolution={images.shape[-1]} or --set data.resize=true")
+            images = resize_uint8(images, resolution)
+        return ImageSet(self.name, images, self.labels)
+
+
+def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
+    """Grayscale <-> RGB for uint8 images (ITU-R 601 luma for RGB -> gray)."""
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True,
+                        align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1] (on whatever device the images are)."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest."""
+    return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)

