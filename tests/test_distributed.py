@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -88,3 +89,25 @@ def test_nccl_without_cuda_is_refused(tmp_path):
                        "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "train.backend is nccl but training runs on the CPU" in result.stderr
+
+
+def test_resume_with_another_world_size_warns_about_data_order(tmp_path):
+    run = tmp_path / "run"
+    assert train_cli("digits-mlp", "--set", "train.steps=4", "--out", str(run), "--quiet").returncode == 0
+    result = train_cli("--resume", str(run), "--nproc", "2", "--set", "train.steps=6", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "resuming a 1-process run with 2 process(es)" in result.stderr
+    assert list_checkpoints(run)[-1].name == "state-00000006.pt"
+
+
+def test_unreachable_rendezvous_is_one_line(tmp_path):
+    with socket.socket() as probe:  # a port on loopback that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, RANK="1", WORLD_SIZE="2", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    result = subprocess.run([sys.executable, "-m", "ganforge", "train", "digits-mlp", "--set", "train.dist_timeout=2",
+                             "--out", str(tmp_path / "r")], capture_output=True, text=True, env=env,
+                            timeout=LAUNCH_TIMEOUT)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: rank 1 could not join the process group")
+    assert result.stderr.count("\n") == 1

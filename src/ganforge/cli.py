@@ -8,6 +8,7 @@ the run functions, so `ganforge --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    if not args.debug:  # torch's C++ layer (c10d) logs multi-line traces before our one-line error; --debug keeps them
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     if args.command is None:
         parser.print_help()
         return 2
