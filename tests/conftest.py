@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 180) -> subpro
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env=env)
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 120) -> None:
+    """Poll until the run has a checkpoint at min_step or later (to kill it there); fail if it ended first."""
+    from ganforge.training.checkpoint import list_checkpoints
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        found = list_checkpoints(run_dir)
+        if found and int(found[-1].stem.split("-")[1]) >= min_step:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"the run {'ended' if proc.poll() is not None else 'timed out'} before checkpoint {min_step}")
 
 
 @pytest.fixture

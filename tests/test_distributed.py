@@ -6,14 +6,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from ganforge.training.checkpoint import list_checkpoints
 
-from conftest import run_cli
+from conftest import run_cli, wait_for_checkpoint
 
 LAUNCH_TIMEOUT = 240  # a hung or aborted rank must fail the test, not stall the suite
 
@@ -58,13 +57,7 @@ def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *args, "--out", str(killed)],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + LAUNCH_TIMEOUT
-    while time.time() < deadline and proc.poll() is None:
-        found = list_checkpoints(killed)
-        if found and int(found[-1].stem.split("-")[1]) >= 100:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed"
+    wait_for_checkpoint(proc, killed, 100, timeout=LAUNCH_TIMEOUT)
     os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
     proc.wait()
     killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])

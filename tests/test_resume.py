@@ -5,11 +5,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from ganforge.training.checkpoint import list_checkpoints
 
-from conftest import run_cli
+from conftest import run_cli, wait_for_checkpoint
 
 RUN = ["train", "digits-mlp", "--set", "train.steps=2500", "--set", "train.log_every=1",
        "--set", "train.checkpoint_every=100", "--set", "train.sample_every=100000", "--quiet"]
@@ -26,13 +25,7 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     assert run_cli(*RUN, "--out", str(reference)).returncode == 0
 
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--out", str(killed)])
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        found = list_checkpoints(killed)
-        if found and int(found[-1].stem.split("-")[1]) >= 300:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    wait_for_checkpoint(proc, killed, 300)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
