@@ -2,7 +2,6 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import torch
 
 from ganforge.training.checkpoint import list_checkpoints
 
-from conftest import run_cli, wait_for_checkpoint
+from conftest import kill_tree, run_cli, wait_for_checkpoint
 
 LAUNCH_TIMEOUT = 240  # a hung or aborted rank must fail the test, not stall the suite
 
@@ -56,9 +55,9 @@ def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
     assert train_cli(*args, "--out", str(reference)).returncode == 0
 
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", "train", *args, "--out", str(killed)],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_checkpoint(proc, killed, 100, timeout=LAUNCH_TIMEOUT)
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks
+    kill_tree(proc.pid)  # the launcher, torchrun and both ranks
     proc.wait()
     killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
 
