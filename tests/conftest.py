@@ -58,6 +58,12 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+@pytest.fixture(autouse=True)
+def run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that write runs/ by default write into the test's own folder, never the repo."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def tiny_dcgan_overrides() -> list[str]:
     return list(TINY_DCGAN)

@@ -98,6 +98,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and err.startswith("error: ")
+    assert not list(Path("runs").glob("*")), "a run that failed to start leaves no folder behind"
 
 
 def test_bad_files_and_folders(tmp_path, capsys):

@@ -59,11 +59,22 @@ class Trainer:
 
     def __init__(self, config: Config, run_dir: str | Path, checkpoint: str | Path | None = None,
                  progress: bool = True, quiet: bool = False) -> None:
+        created = not Path(run_dir).exists()
+        try:
+            self._setup(config, Path(run_dir), checkpoint, progress, quiet)
+        except BaseException:
+            if created:  # a run that failed to start leaves no empty folder behind
+                with contextlib.suppress(OSError):
+                    Path(run_dir).rmdir()
+            raise
+
+    def _setup(self, config: Config, run_dir: Path, checkpoint: str | Path | None, progress: bool,
+               quiet: bool) -> None:
         self.config = config
         t = config.train
         self.dist, self.device = distributed.setup(t.backend, t.device, t.dist_timeout)
         self.is_main = self.dist.is_main
-        self.run_dir = ensure_writable_dir(run_dir, "run directory") if self.is_main else Path(run_dir)
+        self.run_dir = ensure_writable_dir(run_dir, "run directory") if self.is_main else run_dir
         self.quiet = quiet or not self.is_main
         self.progress = progress and not self.quiet and sys.stderr.isatty()
         if t.batch_size % self.dist.world_size:
