@@ -74,13 +74,18 @@ def test_world_size_must_divide_the_global_batch(tmp_path):
     assert "train.batch_size 64 (the global batch) is not divisible by --nproc 3" in result.stderr
 
 
-def test_nccl_without_cuda_is_refused(tmp_path):
+@pytest.mark.parametrize("setting,message", [
+    ("train.backend=nccl", "train.backend is nccl but training runs on the CPU"),
+    ("train.sync_batchnorm=true", "train.sync_batchnorm needs GPUs"),
+])
+def test_gpu_only_settings_are_refused_on_cpu(tmp_path, setting, message):
     if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA, so nccl is a valid choice")
-    result = train_cli("digits-mlp", "--nproc", "2", "--set", "train.backend=nccl", "--set", "train.steps=2",
+        pytest.skip("this machine has CUDA, so the setting is valid")
+    result = train_cli("mnist-dcgan", "--nproc", "2", "--set", setting, "--set", "train.steps=2",
                        "--out", str(tmp_path / "r"))
     assert result.returncode == 2
-    assert "train.backend is nccl but training runs on the CPU" in result.stderr
+    assert message in result.stderr
+    assert result.stderr.rstrip().endswith("the first error is printed above") and "Traceback" not in result.stderr
 
 
 def test_resume_with_another_world_size_warns_about_data_order(tmp_path):

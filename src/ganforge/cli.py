@@ -102,9 +102,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _launch_torchrun(args: argparse.Namespace, config) -> int:
-    """Re-run this same command under torchrun with --nproc processes on this node."""
-    import subprocess
-
+    """Re-run this same command under torchrun (in this process, as its launcher) with --nproc ranks on this node."""
     from .training.distributed import launched_by_torchrun
     from .training.trainer import default_run_dir
 
@@ -125,12 +123,22 @@ def _launch_torchrun(args: argparse.Namespace, config) -> int:
             argv.append(token)
     if not args.resume and not args.out:  # every rank must agree on the run directory
         argv += ["--out", str(default_run_dir(config))]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.nproc),
-               "-m", "ganforge", *argv]
-    code = subprocess.call(command)
-    if code != 0:
-        print(f"error: a training process failed (exit code {code}); its message is above", file=sys.stderr)
-        return 2
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    if not args.debug:  # each failed rank already printed its one-line error; the agent would add a traceback
+        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.nproc)))  # cores per rank
+    launch = get_args_parser().parse_args(["--standalone", "--nproc_per_node", str(args.nproc), "-m", "ganforge",
+                                           *argv])
+    try:
+        run(launch)
+    except ChildFailedError as exc:
+        codes = sorted({failure.exitcode for failure in exc.failures.values()})
+        raise GanforgeError(f"{len(exc.failures)} training process(es) failed (exit code {codes}); the first "
+                            f"error is printed above") from None
     return 0
 
 

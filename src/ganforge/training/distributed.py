@@ -74,6 +74,9 @@ def wrap(module: nn.Module, ctx: DistributedContext, device: torch.device, sync_
     from torch.nn.parallel import DistributedDataParallel
 
     if sync_batchnorm:
+        if device.type != "cuda":
+            raise GanforgeError("train.sync_batchnorm needs GPUs (PyTorch's SyncBatchNorm does not run on the CPU); "
+                                "drop --set train.sync_batchnorm=true for CPU runs")
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
