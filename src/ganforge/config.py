@@ -40,12 +40,21 @@ class ModelConfig:
     g_width: int = 64
     d_width: int = 64
     init: str = "dcgan"
+    spectral_norm: bool = False  # spectral normalisation of D's conv/linear layers (Miyato et al. 2018)
+    spectral_norm_layers: list[str] = field(default_factory=list)  # ... only these D layers (by name); [] = all
+    d_norm: str = "default"  # D's normalisation layers: default (the architecture's), none, or layer
+    pack: int = 1  # PacGAN: D judges m samples at once, concatenated along channels (Lin et al. 2018)
+    minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
+    minibatch_discrimination: int = 0  # kernels of Salimans et al.'s minibatch discrimination before D's head; 0 = off
 
 
 @dataclass
 class LossConfig:
     name: str = "non-saturating"
     label_smoothing: float = 0.0  # one-sided: D's target for real images is 1 - label_smoothing
+    ls_a: float = 0.0  # least-squares (LSGAN) label for fakes in D's loss
+    ls_b: float = 1.0  # ... for reals in D's loss
+    ls_c: float = 1.0  # ... the value G wants D to give its fakes
 
 
 @dataclass
@@ -56,6 +65,7 @@ class OptimizerConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     weight_decay: float = 0.0
+    schedule: str = "constant"  # learning-rate schedule over train.steps: constant, or linear (decay to 0)
 
 
 @dataclass
@@ -64,6 +74,25 @@ class AlgorithmConfig:
     d_steps: int = 1
     g_steps: int = 1
     reuse_fakes: bool = True  # phase G scores the fakes phase D drew (as pytorch/examples); False draws fresh noise
+    clip: float = 0.01  # wgan: the critic's weights are clipped to [-clip, clip] after every critic step
+    unroll_steps: int = 5  # unrolled: k look-ahead steps of D inside G's loss (Metz et al. 2017)
+    unroll_second_order: bool = True  # unrolled: backpropagate through the look-ahead (False: first-order only)
+    balance_threshold: float = 0.0  # skip D's step while its loss is below this (the course's balance rule); 0 = off
+
+
+@dataclass
+class RegularizeConfig:
+    penalties: dict[str, float] = field(default_factory=dict)  # name -> weight, e.g. {gp: 10} or {r1: 10, r2: 10}
+    every: dict[str, int] = field(default_factory=dict)  # lazy regularisation: name -> apply every N D steps
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed linearly to 0
+    instance_noise_steps: int | None = None  # ... over this many steps (default: the whole run)
+
+
+@dataclass
+class AugmentConfig:
+    policy: list[str] = field(default_factory=list)  # DiffAugment: any of color, translation, cutout
+    translation: float = 0.125  # largest shift, as a fraction of the image side (the DiffAugment paper's 1/8)
+    cutout: float = 0.5  # side of the cut-out square, as a fraction of the image side
 
 
 @dataclass
@@ -83,6 +112,17 @@ class TrainConfig:
     backend: str = "auto"  # multi-process only: gloo on CPU, nccl on CUDA
     sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
     dist_timeout: float = 300.0  # seconds to wait for every rank at the rendezvous and at each collective
+    channels_last: bool = False  # NHWC layout for conv nets and real batches (oneDNN/cuDNN convs prefer it)
+    compile: bool = False  # torch.compile G and D at start-up (timed apart; eager again if it fails)
+    threads: int = 0  # torch intra-op threads; 0 = PyTorch's default (one per core)
+
+
+@dataclass
+class EvalConfig:
+    every: int = 0  # evaluate every N steps (rank 0, EMA generator when kept); 0 = off
+    metrics: list[str] = field(default_factory=lambda: ["fid"])  # names from `ganforge.metrics.METRICS`
+    n: int = 2000  # generated images per evaluation (and real ones, at most the dataset)
+    extractor: str = ""  # empty: lenet-mnist for 28x28 gray data, inception otherwise
 
 
 @dataclass
@@ -93,13 +133,20 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimizerConfig = field(default_factory=OptimizerConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    regularize: RegularizeConfig = field(default_factory=RegularizeConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------------------------------- presets
+MNIST_DCGAN_MODEL: dict[str, Any] = {"generator": "dcgan", "discriminator": "dcgan", "resolution": 28, "channels": 1,
+                                     "g_width": 32, "d_width": 32, "latent_dim": 100}
+OBJECTIVE_PRESET_TRAIN: dict[str, Any] = {"steps": 4000, "batch_size": 64, "ema": True, "ema_decay": 0.995,
+                                          "sample_every": 500, "checkpoint_every": 500}
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "mnist-dcgan": (
         "DCGAN on the built-in 5,000 MNIST digits (the default; about 2 minutes on 2 CPU cores)",
@@ -108,6 +155,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                       "g_width": 32, "d_width": 32, "latent_dim": 100},
             "train": {"steps": 4000, "batch_size": 64, "ema": True, "ema_decay": 0.995,
                       "sample_every": 500, "checkpoint_every": 500},
+            # Frechet LeNet Distance of 2,000 EMA samples every 1,000 steps (lenet-mnist, offline), best.safetensors
+            "eval": {"every": 1000, "n": 2000, "metrics": ["fid"]},
         },
     ),
     "mnist-mlp": (
@@ -146,6 +195,59 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "model": {"generator": "dcgan", "discriminator": "dcgan", "resolution": 32, "channels": 3,
                       "g_width": 64, "d_width": 64},
             "train": {"epochs": 30, "batch_size": 128, "ema": True, "ema_decay": 0.999,
+                      "sample_every": 1000, "checkpoint_every": 1000},
+        },
+    ),
+    "mnist-wgan": (
+        "WGAN (Arjovsky et al. 2017): DCGAN critic, weight clipping 0.01, RMSprop 5e-5, n_critic 5",
+        {
+            "model": MNIST_DCGAN_MODEL,
+            "loss": {"name": "wasserstein"},
+            "algorithm": {"name": "wgan", "d_steps": 5, "clip": 0.01},
+            "optim": {"name": "rmsprop", "lr_g": 5e-5, "lr_d": 5e-5},
+            "train": OBJECTIVE_PRESET_TRAIN,
+        },
+    ),
+    "mnist-wgan-gp": (
+        "WGAN-GP (Gulrajani et al. 2017): gradient penalty 10 on interpolates, layer-norm critic, Adam 1e-4 (0, 0.9), "
+        "n_critic 5",
+        {
+            "model": {**MNIST_DCGAN_MODEL, "d_norm": "layer"},
+            "loss": {"name": "wasserstein"},
+            "algorithm": {"name": "wgan-gp", "d_steps": 5},
+            "regularize": {"penalties": {"gp": 10.0}},
+            "optim": {"name": "adam", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9},
+            "train": OBJECTIVE_PRESET_TRAIN,
+        },
+    ),
+    "mnist-lsgan": (
+        "LSGAN (Mao et al. 2017): least-squares loss with 0-1 labels (a=0, b=c=1), DCGAN, Adam 2e-4 (0.5, 0.999)",
+        {
+            "model": MNIST_DCGAN_MODEL,
+            "loss": {"name": "least-squares", "ls_a": 0.0, "ls_b": 1.0, "ls_c": 1.0},
+            "train": OBJECTIVE_PRESET_TRAIN,
+        },
+    ),
+    "mnist-hinge": (
+        "hinge loss + spectrally normalised D (no BatchNorm) + TTUR: Adam lr_g 1e-4, lr_d 4e-4, betas (0, 0.9)",
+        {
+            "model": {**MNIST_DCGAN_MODEL, "spectral_norm": True, "d_norm": "none"},
+            "loss": {"name": "hinge"},
+            "optim": {"name": "adam", "lr_g": 1e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9},
+            "train": OBJECTIVE_PRESET_TRAIN,
+        },
+    ),
+    "cifar10-sngan": (
+        "SNGAN ResNet 32x32 (Miyato et al. 2018): hinge, spectral norm, Adam 2e-4 (0, 0.9), n_critic 5 "
+        "(needs --download once; a GPU is advised)",
+        {
+            "data": {"dataset": "cifar10"},
+            "model": {"generator": "sngan", "discriminator": "sngan", "resolution": 32, "channels": 3,
+                      "g_width": 256, "d_width": 128, "latent_dim": 128, "spectral_norm": True, "init": "xavier"},
+            "loss": {"name": "hinge"},
+            "algorithm": {"d_steps": 5},
+            "optim": {"name": "adam", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0, "beta2": 0.9},
+            "train": {"steps": 50000, "batch_size": 64, "ema": True, "ema_decay": 0.9999,
                       "sample_every": 1000, "checkpoint_every": 1000},
         },
     ),
@@ -288,7 +390,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise GanforgeError(f"config key '{key}' must be a mapping, got {value!r}")
-        return dict(value)
+        value_hint = (typing.get_args(hint) or (Any, Any))[1]
+        return {str(k): _coerce(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if hint is Any:
         return value
     if hint is bool:
@@ -323,25 +426,31 @@ def _require(condition: bool, message: str) -> None:
         raise GanforgeError(message)
 
 
-def validate(config: Config) -> None:
-    """Range checks and registry look-ups; each failure is one line naming the key and what is allowed."""
-    from . import data, losses, models, training  # registries; imported here to keep `import ganforge` cheap
+def validate(config: Config, images: bool = True) -> None:
+    """Range checks and registry look-ups; each failure is one line naming the key and what is allowed.
 
-    data.check_dataset_name(config.data.dataset)
+    `images=False` (the 2D lab) skips the checks that only image data needs: dataset name, channels, resolution.
+    """
+    from . import augment, data, losses, models, regularizers, training  # registries; imported here: cheap import
+
+    if images:
+        data.check_dataset_name(config.data.dataset)
     for key, registry, value in [
         ("model.generator", models.GENERATORS, config.model.generator),
         ("model.discriminator", models.DISCRIMINATORS, config.model.discriminator),
         ("model.init", models.INITS, config.model.init),
         ("loss.name", losses.LOSSES, config.loss.name),
         ("optim.name", training.OPTIMIZERS, config.optim.name),
+        ("optim.schedule", training.SCHEDULES, config.optim.schedule),
         ("algorithm.name", training.ALGORITHMS, config.algorithm.name),
     ]:
         _require(value in registry, f"{key}: {registry.unknown_message(value)}")
 
     m, t, o, a = config.model, config.train, config.optim, config.algorithm
     _require(m.latent_dim >= 1, f"model.latent_dim must be >= 1, got {m.latent_dim}")
-    _require(m.channels in (1, 3), f"model.channels must be 1 (grayscale) or 3 (RGB), got {m.channels}")
-    _require(m.resolution >= 4, f"model.resolution must be >= 4, got {m.resolution}")
+    if images:
+        _require(m.channels in (1, 3), f"model.channels must be 1 (grayscale) or 3 (RGB), got {m.channels}")
+        _require(m.resolution >= 4, f"model.resolution must be >= 4, got {m.resolution}")
     _require(m.g_width >= 1 and m.d_width >= 1, "model.g_width and model.d_width must be >= 1")
     _require(0.0 <= config.loss.label_smoothing < 0.5,
              f"loss.label_smoothing must be in [0, 0.5), got {config.loss.label_smoothing}")
@@ -359,10 +468,66 @@ def validate(config: Config) -> None:
         _require(value >= 1, f"train.{key} must be >= 1, got {value}")
     _require(t.backend in ("auto", "gloo", "nccl"), f"train.backend must be auto, gloo or nccl, got '{t.backend}'")
     _require(t.dist_timeout > 0, f"train.dist_timeout must be > 0 seconds, got {t.dist_timeout}")
+    _require(t.threads >= 0, f"train.threads must be >= 0 (0 = PyTorch's default), got {t.threads}")
     if t.device != "auto":
         from .utils import resolve_device
 
         resolve_device(t.device)
+    _validate_objectives(config, losses.build_loss(config.loss), regularizers.REGULARIZERS, augment.AUGMENTS)
+    training.ALGORITHMS.get(a.name).check_config(config)
+    _validate_eval(config)
+
+
+def _validate_eval(config: Config) -> None:
+    """eval.*: ranges and names (metrics and extractor registries), checked before any training starts."""
+    from . import metrics
+
+    e = config.eval
+    _require(e.every >= 0, f"eval.every must be >= 0 (0 = off), got {e.every}")
+    _require(e.n >= 2, f"eval.n must be >= 2 (metrics compare sets of images), got {e.n}")
+    _require(bool(e.metrics), f"eval.metrics must name at least one metric: {', '.join(metrics.METRICS.names())}")
+    for name in e.metrics:
+        _require(name in metrics.METRICS, f"eval.metrics: {metrics.METRICS.unknown_message(name)}")
+    _require(not e.extractor or e.extractor in metrics.EXTRACTORS,
+             f"eval.extractor: {metrics.EXTRACTORS.unknown_message(e.extractor)} (or empty for the default)")
+
+
+def _validate_objectives(config: Config, loss: Any, penalties: Any, augments: Any) -> None:
+    """Losses, regularisers, augmentation and D options: ranges, names, and combinations that cannot work."""
+    m, r, g, t = config.model, config.regularize, config.augment, config.train
+    _require(m.d_norm in ("default", "none", "layer"),
+             f"model.d_norm must be default (the architecture's own), none or layer, got '{m.d_norm}'")
+    _require(m.pack >= 1, f"model.pack must be >= 1 (1 = no packing), got {m.pack}")
+    _require(t.batch_size % m.pack == 0,
+             f"model.pack={m.pack} does not divide train.batch_size={t.batch_size}: D sees batch/pack packed "
+             f"samples; use a batch size that is a multiple of {m.pack}")
+    _require(not m.spectral_norm_layers or m.spectral_norm,
+             "model.spectral_norm_layers names layers to normalise, but model.spectral_norm is false; set "
+             "model.spectral_norm=true")
+    _require(m.minibatch_discrimination >= 0,
+             f"model.minibatch_discrimination must be >= 0 (0 = off), got {m.minibatch_discrimination}")
+    _require(config.loss.label_smoothing == 0 or loss.has_targets,
+             f"loss.label_smoothing={config.loss.label_smoothing} has no meaning with loss.name={config.loss.name} "
+             f"(it has no real target to soften); set loss.label_smoothing=0")
+    for name, weight in r.penalties.items():
+        _require(name in penalties, f"regularize.penalties: {penalties.unknown_message(name)}")
+        _require(weight >= 0, f"regularize.penalties.{name} must be >= 0 (0 = off), got {weight}")
+    for name, every in r.every.items():
+        _require(r.penalties.get(name, 0) > 0,
+                 f"regularize.every.{name} is set but regularize.penalties.{name} is not; give the penalty a weight")
+        _require(every >= 1, f"regularize.every.{name} must be >= 1, got {every}")
+    _require(r.instance_noise >= 0, f"regularize.instance_noise must be >= 0, got {r.instance_noise}")
+    _require(r.instance_noise_steps is None or r.instance_noise_steps >= 1,
+             f"regularize.instance_noise_steps must be >= 1, got {r.instance_noise_steps}")
+    for name in g.policy:
+        _require(name in augments, f"augment.policy: {augments.unknown_message(name)}")
+    _require(0 <= g.translation <= 0.5, f"augment.translation must be in [0, 0.5], got {g.translation}")
+    _require(0 < g.cutout <= 1, f"augment.cutout must be in (0, 1], got {g.cutout}")
+    a = config.algorithm
+    _require(a.clip > 0, f"algorithm.clip must be > 0, got {a.clip}")
+    _require(a.unroll_steps >= 1, f"algorithm.unroll_steps must be >= 1, got {a.unroll_steps}")
+    _require(a.balance_threshold >= 0, f"algorithm.balance_threshold must be >= 0 (0 = off), got "
+                                       f"{a.balance_threshold}")
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..config import ModelConfig
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
-from . import dcgan, mlp  # noqa: F401  (fill the registries)
+from .stabilizers import Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm
+from . import dcgan, mlp, sngan, toy  # noqa: F401  (fill the registries)
 
 
 def build_generator(config: ModelConfig) -> nn.Module:
@@ -20,9 +21,15 @@ def build_generator(config: ModelConfig) -> nn.Module:
 
 
 def build_discriminator(config: ModelConfig) -> nn.Module:
-    net = DISCRIMINATORS.get(config.discriminator)(config)
+    """The registered D with the model section's options applied in a fixed order: normalisation swap, minibatch
+    features, weight init, spectral norm (on the initialised weights), packing (outermost: it reshapes the input)."""
+    net = DISCRIMINATORS.get(config.discriminator)(packed_config(config))
+    replace_batchnorm(net, config.d_norm)
+    add_minibatch_features(net, config)
     apply_init(net, config.init)
-    return net
+    if config.spectral_norm:
+        apply_spectral_norm(net, config.spectral_norm_layers)
+    return Packed(net, config.pack) if config.pack > 1 else net
 
 
 def count_parameters(net: nn.Module) -> int:

@@ -56,11 +56,12 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(doublings - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0, bias=False))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)  # one logit from the whole last feature map
+        self.feature_shape = (ch, base, base)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        return self.head(self.body(x)).view(-1)
 
 
 @GENERATORS.register("dcgan", help="DCGAN generator: transposed convs, BatchNorm, ReLU, Tanh (width = model.g_width)")

@@ -39,11 +39,12 @@ class MLPDiscriminator(nn.Module):
         for size in hidden:
             layers += [nn.Linear(width, size), nn.LeakyReLU(0.2)]
             width = size
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 1)
+        self.feature_shape = (width,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        return self.head(self.body(x)).view(-1)
 
 
 def _shape(config: ModelConfig) -> tuple[int, int, int]:

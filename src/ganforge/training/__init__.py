@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .algorithms import ALGORITHMS
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, SCHEDULES
 
-__all__ = ["ALGORITHMS", "OPTIMIZERS"]
+__all__ = ["ALGORITHMS", "OPTIMIZERS", "SCHEDULES"]

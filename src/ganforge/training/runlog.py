@@ -31,11 +31,14 @@ class RunLog:
 
     def _truncate_after(self, step: int) -> None:
         """On resume, drop lines past the checkpoint: the resumed run logs those steps again."""
-        if not self.metrics_path.exists():
-            return
-        kept = [line for line in self.metrics_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        atomic_write_bytes(self.metrics_path, "".join(line + "\n" for line in kept).encode())
+        if self.metrics_path.exists():
+            kept = [line for line in self.metrics_path.read_text().splitlines()
+                    if line.strip() and json.loads(line).get("step", 0) <= step]
+            atomic_write_bytes(self.metrics_path, "".join(line + "\n" for line in kept).encode())
+        events = self.run_dir / "events.log"
+        if events.exists():
+            kept = [line for line in events.read_text().splitlines() if int(line.split()[1].rstrip(":")) <= step]
+            atomic_write_bytes(events, "".join(line + "\n" for line in kept).encode())
 
     def log(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as handle:
@@ -45,6 +48,11 @@ class RunLog:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self._writer.add_scalar(key, value, step)
+
+    def event(self, step: int, message: str) -> None:
+        """One line in events.log for things that happen at a step (the balance rule firing, ...)."""
+        with (self.run_dir / "events.log").open("a") as handle:
+            handle.write(f"step {step}: {message}\n")
 
     def records(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -60,17 +68,18 @@ class RunLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        steps = [r["step"] for r in records]
         fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for key, label in PLOTTED:
-            if key in records[0]:
-                ax_loss.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+        for key, label in PLOTTED:  # evaluation lines (eval.every) carry metrics, not losses: skip them
+            rows = [r for r in records if key in r]
+            if rows:
+                ax_loss.plot([r["step"] for r in rows], [r[key] for r in rows], label=label, linewidth=1)
         ax_loss.set_xlabel("step")
         ax_loss.set_title("losses")
         ax_loss.legend()
         for key, label in PROBABILITIES:
-            if key in records[0]:
-                ax_prob.plot(steps, [r[key] for r in records], label=label, linewidth=1)
+            rows = [r for r in records if key in r]
+            if rows:
+                ax_prob.plot([r["step"] for r in rows], [r[key] for r in rows], label=label, linewidth=1)
         ax_prob.set_xlabel("step")
         ax_prob.set_ylim(0, 1)
         ax_prob.set_title("discriminator outputs")

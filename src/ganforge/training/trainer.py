@@ -22,16 +22,16 @@ import torch
 from ..config import Config, build_config, config_differences, config_from_dict, validate
 from ..data import BatchStream, load_dataset, normalize, to_uint8
 from ..errors import GanforgeError
-from ..losses import LOSSES
+from ..losses import GANLoss, build_loss
 from ..models import build_discriminator, build_generator
 from ..sampling import latent_noise, save_grid
 from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
-from . import distributed
+from . import distributed, performance
 from .algorithms import ALGORITHMS, Phase
 from .checkpoint import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
                          save_checkpoint)
 from .ema import EMA
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, SCHEDULES, set_learning_rate
 from .runlog import RunLog
 
 log = logging.getLogger("ganforge")
@@ -39,7 +39,8 @@ log = logging.getLogger("ganforge")
 # Settings a resumed run may change; anything else would make it a different run.
 RESUMABLE_CHANGES = ("train.steps", "train.epochs", "train.log_every", "train.sample_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.device", "train.backend",
-                     "train.dist_timeout", "data.data_dir", "data.download")
+                     "train.dist_timeout", "data.data_dir", "data.download", "eval", "train.channels_last",
+                     "train.compile", "train.threads")
 
 
 class NonFiniteLoss(GanforgeError):
@@ -54,7 +55,99 @@ class TrainResult:
     last: dict[str, Any]
 
 
-class Trainer:
+class PhaseLoop:
+    """What an algorithm drives: networks, optimisers, loss, noise, real data, and the runner of its phases.
+
+    `Trainer` is one (image datasets, a run directory, checkpoints); the 2D mode-collapse lab (`ganforge.lab`) is
+    another, so every algorithm, loss and regulariser runs unchanged on both. A subclass sets `config`, `generator`,
+    `discriminator`, `opt_g`, `opt_d`, `loss`, `ema`, `batch_size`, `phases` and `step`, and provides
+    `next_real_batch()` and `noise(n)`.
+    """
+
+    config: Config
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    loss: GANLoss
+    ema: EMA | None
+    batch_size: int
+    phases: list[Phase]
+    step: int
+    total_steps: int
+    skips: dict[str, int]
+
+    def next_real_batch(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def noise(self, n: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def generate(self, n: int, with_graph: bool) -> torch.Tensor:
+        """G(z) for fresh noise; without the graph when the fakes only feed D's update."""
+        z = self.noise(n)
+        if with_graph:
+            return self.generator(z)
+        with torch.no_grad():
+            return self.generator(z)
+
+    def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
+        """One phase: frozen networks get no gradient (and, under DDP, no gradient sync); only phase.optimizer steps."""
+        frozen = [(p, p.requires_grad) for net in phase.frozen for p in net.parameters()]
+        for p, _ in frozen:
+            p.requires_grad_(False)
+        with contextlib.ExitStack() as unsynced:
+            for net in phase.frozen:
+                if hasattr(net, "no_sync"):
+                    unsynced.enter_context(net.no_sync())
+            return self._run_repeats(phase, frozen)
+
+    def _run_repeats(self, phase: Phase, frozen: list[tuple[torch.nn.Parameter, bool]]) -> dict[str, torch.Tensor]:
+        try:
+            for _ in range(phase.repeats):
+                out = phase.loss()
+                loss = out["loss"]
+                if not torch.isfinite(loss):
+                    raise NonFiniteLoss(self._non_finite_message(phase.name, loss.item()))
+                if phase.skip is not None and phase.skip(out):
+                    self.skips[phase.name] = self.skips.get(phase.name, 0) + 1
+                    self.on_skip(phase.name, loss.item())
+                    continue
+                phase.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                phase.optimizer.step()
+                if phase.after_step is not None:
+                    phase.after_step()
+        finally:
+            for p, flag in frozen:
+                p.requires_grad_(flag)
+        if phase.name in self.skips:
+            out[f"skips_{phase.name.lower()}"] = torch.tensor(float(self.skips[phase.name]))
+        return out
+
+    def on_skip(self, phase: str, loss: float) -> None:
+        """Called each time a phase's skip rule fires (the balance rule); the Trainer writes it to events.log."""
+
+    def _non_finite_message(self, phase: str, value: float) -> str:
+        return (f"the {phase} loss became {value} at step {self.step + 1}; lower the learning rates "
+                f"(optim.lr_g/optim.lr_d) or add a stabiliser")
+
+    def train_step(self) -> dict[str, torch.Tensor]:
+        o = self.config.optim
+        factor = SCHEDULES.get(o.schedule)(self.step, self.total_steps)
+        set_learning_rate(self.opt_g, o.lr_g * factor)
+        set_learning_rate(self.opt_d, o.lr_d * factor)
+        stats: dict[str, torch.Tensor] = {}
+        for phase in self.phases:
+            for key, value in self.run_phase(phase).items():
+                stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()
+        self.step += 1
+        if self.ema is not None:
+            self.ema.update(self.generator)
+        return stats
+
+
+class Trainer(PhaseLoop):
     """Holds the networks, optimisers, data stream and RNGs of one run; `fit()` trains to `total_steps`."""
 
     def __init__(self, config: Config, run_dir: str | Path, checkpoint: str | Path | None = None,
@@ -81,22 +174,29 @@ class Trainer:
             raise GanforgeError(f"train.batch_size {t.batch_size} (the global batch) is not divisible by the "
                                 f"{self.dist.world_size} processes; use a multiple of {self.dist.world_size}")
         self.batch_size = t.batch_size // self.dist.world_size  # per rank
+        performance.apply_threads(t)
+        self.memory_format = performance.memory_format(t)
         seed_everything(t.seed + self.dist.rank)
 
         dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
                                config.model.resolution, config.model.channels)
         dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
         labels = dataset.labels.to(self.device) if dataset.labels is not None else None
-        self.stream = BatchStream(dataset.images.to(self.device), t.batch_size, t.seed, labels,
+        images = dataset.images.to(self.device).contiguous(memory_format=self.memory_format)
+        self.stream = BatchStream(images, t.batch_size, t.seed, labels,
                                   rank=self.dist.rank, world_size=self.dist.world_size)
 
         seed_everything(t.seed)  # identical initial weights on every rank
-        generator = build_generator(config.model).to(self.device)
-        discriminator = build_discriminator(config.model).to(self.device)
+        generator = performance.to_layout(build_generator(config.model).to(self.device), self.memory_format)
+        discriminator = performance.to_layout(build_discriminator(config.model).to(self.device), self.memory_format)
+        self.compile_seconds = performance.compile_gan(generator, discriminator, self.batch_size,
+                                                       config.model.latent_dim, self.device) if t.compile else 0.0
+        if t.compile and not self.quiet:
+            print(f"compiled G and D in {self.compile_seconds:.1f}s (train.compile)", file=sys.stderr)
         seed_everything(t.seed + self.dist.rank)
         self.generator = distributed.wrap(generator, self.dist, self.device, t.sync_batchnorm)
         self.discriminator = distributed.wrap(discriminator, self.dist, self.device, t.sync_batchnorm)
-        self.loss = LOSSES.get(config.loss.name)
+        self.loss = build_loss(config.loss)
         make_optimizer = OPTIMIZERS.get(config.optim.name)
         self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
         self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
@@ -106,6 +206,7 @@ class Trainer:
         self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
         self.phases: list[Phase] = self.algorithm.phases()
         self.step = 0
+        self.skips = {}
         self.total_steps = self._total_steps()
 
         resume_step = None
@@ -116,6 +217,16 @@ class Trainer:
         if self.is_main:
             atomic_write_json(self.run_dir / "config.json", config.to_dict())
             self.runlog = RunLog(self.run_dir, resume_step=resume_step)
+        self.evaluator = None
+        self.latest_fid: float | None = None
+        self.best_fid: float | None = None
+        if config.eval.every and self.runlog is not None:
+            from ..metrics.evaluate import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(config, self.device)
+            logged = [r["fid"] for r in self.runlog.records() if "fid" in r]  # kept lines: up to the checkpoint
+            self.best_fid = min(logged) if logged else None
+            self.latest_fid = logged[-1] if logged else None
 
     # ------------------------------------------------------------------ what algorithms call
     def next_real_batch(self) -> torch.Tensor:
@@ -128,14 +239,6 @@ class Trainer:
         z = torch.randn(n * world, self.config.model.latent_dim, generator=self.noise_rng, device=self.device)
         return z[rank * n:(rank + 1) * n] if world > 1 else z
 
-    def generate(self, n: int, with_graph: bool) -> torch.Tensor:
-        """G(z) for fresh noise; without the graph when the fakes only feed D's update."""
-        z = self.noise(n)
-        if with_graph:
-            return self.generator(z)
-        with torch.no_grad():
-            return self.generator(z)
-
     # ------------------------------------------------------------------ the loop
     def _total_steps(self) -> int:
         t = self.config.train
@@ -144,49 +247,11 @@ class Trainer:
         batches = self.stream.batches_per_epoch * float(t.epochs or 0)
         return max(1, math.ceil(batches / self.algorithm.real_batches_per_step()))
 
-    def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
-        """One phase: frozen networks get no gradient (and, under DDP, no gradient sync); only phase.optimizer steps."""
-        frozen = [(p, p.requires_grad) for net in phase.frozen for p in net.parameters()]
-        for p, _ in frozen:
-            p.requires_grad_(False)
-        with contextlib.ExitStack() as unsynced:
-            for net in phase.frozen:
-                if hasattr(net, "no_sync"):
-                    unsynced.enter_context(net.no_sync())
-            return self._run_repeats(phase, frozen)
-
-    def _run_repeats(self, phase: Phase, frozen: list[tuple[torch.nn.Parameter, bool]]) -> dict[str, torch.Tensor]:
-        try:
-            for _ in range(phase.repeats):
-                out = phase.loss()
-                loss = out["loss"]
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(self._non_finite_message(phase.name, loss.item()))
-                phase.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                phase.optimizer.step()
-                if phase.after_step is not None:
-                    phase.after_step()
-        finally:
-            for p, flag in frozen:
-                p.requires_grad_(flag)
-        return out
-
     def _non_finite_message(self, phase: str, value: float) -> str:
         found = list_checkpoints(self.run_dir)
         kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint had been written yet"
         return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {kept}; lower the "
                 f"learning rates (optim.lr_g/optim.lr_d) or add a stabiliser")
-
-    def train_step(self) -> dict[str, torch.Tensor]:
-        stats: dict[str, torch.Tensor] = {}
-        for phase in self.phases:
-            for key, value in self.run_phase(phase).items():
-                stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()
-        self.step += 1
-        if self.ema is not None:
-            self.ema.update(self.generator)
-        return stats
 
     def fit(self) -> TrainResult:
         t = self.config.train
@@ -217,7 +282,10 @@ class Trainer:
                     self.runlog.log(last)
                     window_start, window_steps = now, 0
                     if bar is not None:
-                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
+                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
+                                        **({} if self.latest_fid is None else {"fid": f"{self.latest_fid:.3g}"}))
+                if self.evaluator is not None and self.step % self.config.eval.every == 0:
+                    self.evaluate()
                 if (self.step % t.sample_every == 0 or done) and self.is_main:
                     self.save_samples()
                 if self.step % t.checkpoint_every == 0 or done:
@@ -244,6 +312,23 @@ class Trainer:
         return record
 
     # ------------------------------------------------------------------ outputs
+    def evaluate(self) -> dict[str, Any]:
+        """eval.metrics of the sampling generator (EMA when kept) now: logged; best.safetensors follows the best FID."""
+        values = self.evaluator(self.sample_generator())
+        self.runlog.log({"step": self.step, **values})
+        fid = values.get("fid")
+        if fid is not None:
+            self.latest_fid = fid
+            if self.best_fid is None or fid < self.best_fid:
+                self.best_fid = fid
+                from ..export import write_generator
+
+                write_generator(self.run_dir / "best.safetensors", self.run_dir / "best.json",
+                                self.sample_generator().state_dict(), self.config, self.step,
+                                "ema" if self.ema is not None else "generator",
+                                {"fid": fid, "extractor": self.evaluator.extractor.metadata()})
+        return values
+
     def sample_generator(self) -> torch.nn.Module:
         return self.ema.module if self.ema is not None else distributed.unwrap(self.generator)
 
@@ -268,6 +353,7 @@ class Trainer:
             "rng": distributed.gather_rng_states(self.dist, capture_rng()),
             "world_size": self.dist.world_size,
             "noise_rng": self.noise_rng.get_state(),
+            "skips": dict(self.skips),
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -297,6 +383,12 @@ class Trainer:
         restore_rng(distributed.pick_rng_state(self.dist, state["rng"]))
         self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
         self.step = int(state["step"])
+        self.skips = dict(state.get("skips", {}))
+
+    def on_skip(self, phase: str, loss: float) -> None:
+        if self.runlog is not None:
+            self.runlog.event(self.step + 1, f"phase {phase} skipped: its loss {loss:.4f} is below "
+                                             f"algorithm.balance_threshold={self.config.algorithm.balance_threshold}")
 
 
 def default_run_dir(config: Config, root: str | Path = "runs") -> Path:

@@ -8,6 +8,6 @@ phases; a new algorithm (WGAN's critic clipping, unrolled D, ...) is a new modul
 from __future__ import annotations
 
 from .base import ALGORITHMS, Algorithm, Phase
-from . import gan  # noqa: F401  (fill the registry)
+from . import gan, unrolled  # noqa: F401  (fill the registry)
 
 __all__ = ["ALGORITHMS", "Algorithm", "Phase"]

@@ -1,0 +1,235 @@
+"""Train lab recipes on 2D mixtures over several seeds; write a scatter grid over time and a JSON table.
+
+`ToyTrainer` is a `PhaseLoop` like the image `Trainer`: the registered algorithm builds its phases from it, so the
+lab measures exactly the code that trains images. Runs are independent, so seeds run in parallel worker processes
+(one thread each: these networks are too small to gain from more).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import Config, config_from_dict, deep_merge, parse_override, validate
+from ..errors import GanforgeError
+from ..losses import build_loss
+from ..models import build_discriminator, build_generator
+from ..training.algorithms import ALGORITHMS
+from ..training.ema import EMA
+from ..training.optim import OPTIMIZERS
+from ..training.trainer import NonFiniteLoss, PhaseLoop
+from ..utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir, seed_everything
+from .recipes import LAB_BASE, RECIPES
+from .scoring import Coverage, mode_coverage
+from .toy import TOY_DATASETS, Mixture
+
+EVAL_SAMPLES = 2500  # the papers' count
+
+
+def lab_config(recipe: str, overrides: list[str] | None = None, steps: int | None = None) -> Config:
+    merged = deep_merge(LAB_BASE, RECIPES.get(recipe))
+    for text in overrides or []:
+        merged = deep_merge(merged, parse_override(text))
+    if steps is not None:
+        merged = deep_merge(merged, {"train": {"steps": steps}})
+    config = config_from_dict(merged)
+    validate(config, images=False)
+    return config
+
+
+class ToyTrainer(PhaseLoop):
+    def __init__(self, config: Config, mixture: Mixture, seed: int) -> None:
+        self.config, self.mixture = config, mixture
+        seed_everything(seed)
+        self.generator = build_generator(config.model)
+        self.discriminator = build_discriminator(config.model)
+        self.loss = build_loss(config.loss)
+        make_optimizer = OPTIMIZERS.get(config.optim.name)
+        self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
+        self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
+        self.ema = EMA(self.generator, config.train.ema_decay) if config.train.ema else None
+        self.batch_size = config.train.batch_size
+        self.data_rng = torch.Generator().manual_seed(2 * seed + 1)
+        self.noise_rng = torch.Generator().manual_seed(2 * seed + 2)
+        self.step, self.skips = 0, {}
+        self.total_steps = int(config.train.steps or 1)
+        self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
+        self.phases = self.algorithm.phases()
+
+    def next_real_batch(self) -> torch.Tensor:
+        return self.mixture.sample(self.batch_size, self.data_rng)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.model.latent_dim, generator=self.noise_rng)
+
+    @torch.no_grad()
+    def samples(self, n: int = EVAL_SAMPLES, seed: int = 12345) -> torch.Tensor:
+        """n samples from G (its EMA when on) for fixed noise, so snapshots over time are comparable."""
+        net = self.ema.module if self.ema is not None else self.generator
+        z = torch.randn(n, self.config.model.latent_dim, generator=torch.Generator().manual_seed(seed))
+        return net(z)
+
+
+@dataclass
+class RunOutcome:
+    recipe: str
+    dataset: str
+    seed: int
+    coverage: Coverage | None
+    seconds: float
+    snapshots: list[tuple[int, list[list[float]]]] = field(default_factory=list)
+    failure: str | None = None
+
+
+def train_toy(recipe: str, dataset: str, seed: int, steps: int | None = None, overrides: list[str] | None = None,
+              snapshots: int = 0) -> RunOutcome:
+    """One lab run; `snapshots` > 0 keeps that many sample sets evenly spread over training, for the plot."""
+    torch.set_num_threads(1)
+    config = lab_config(recipe, overrides, steps)
+    mixture = TOY_DATASETS.get(dataset)
+    start = time.perf_counter()
+    trainer = ToyTrainer(config, mixture, seed)
+    total = trainer.total_steps
+    marks = {round(total * (i + 1) / snapshots) for i in range(snapshots)} if snapshots else set()
+    kept: list[tuple[int, list[list[float]]]] = []
+    try:
+        while trainer.step < total:
+            trainer.train_step()
+            if trainer.step in marks:
+                kept.append((trainer.step, trainer.samples(500).tolist()))
+    except NonFiniteLoss as exc:  # a diverged run is a result of the lab, not a crash of it
+        return RunOutcome(recipe, dataset, seed, None, time.perf_counter() - start, kept, str(exc))
+    coverage = mode_coverage(trainer.samples(), mixture)
+    return RunOutcome(recipe, dataset, seed, coverage, time.perf_counter() - start, kept)
+
+
+@dataclass
+class LabResult:
+    table: list[dict[str, Any]]
+    json_path: Path
+    plot_paths: list[Path]
+
+
+def _summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
+    ok = [o for o in outcomes if o.coverage is not None]
+    modes = torch.tensor([float(o.coverage.modes) for o in ok], dtype=torch.float64)
+    quality = torch.tensor([100 * o.coverage.high_quality for o in ok], dtype=torch.float64)
+
+    def stat(values: torch.Tensor) -> tuple[float | None, float | None]:
+        if len(values) == 0:
+            return None, None
+        return round(float(values.mean()), 3), round(float(values.std(unbiased=False)), 3)
+
+    first = outcomes[0]
+    modes_mean, modes_std = stat(modes)
+    hq_mean, hq_std = stat(quality)
+    return {
+        "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes), "diverged": len(outcomes) - len(ok),
+        "total_modes": len(TOY_DATASETS.get(first.dataset).centres),
+        "modes_mean": modes_mean, "modes_std": modes_std, "high_quality_pct_mean": hq_mean,
+        "high_quality_pct_std": hq_std, "seconds_per_run": round(sum(o.seconds for o in outcomes) / len(outcomes), 1),
+        "runs": [{"seed": o.seed, "modes": o.coverage.modes if o.coverage else None,
+                  "high_quality_pct": round(100 * o.coverage.high_quality, 2) if o.coverage else None,
+                  "per_mode": o.coverage.per_mode if o.coverage else None, "failure": o.failure} for o in outcomes],
+    }
+
+
+def _plot(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
+    """Rows: algorithms (seed 0); columns: samples at evenly spaced steps; red crosses mark the mixture's centres."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mixture = TOY_DATASETS.get(dataset)
+    rows = list(outcomes)
+    cols = max(len(o.snapshots) for o in outcomes.values())
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.9 * len(rows)), squeeze=False)
+    limit = float(mixture.centres.abs().max()) + 1.0
+    centres = mixture.centres.numpy()
+    for r, recipe in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal")
+            snaps = outcomes[recipe].snapshots
+            if c < len(snaps):
+                step, points = snaps[c]
+                xy = torch.tensor(points).clamp(-limit, limit).numpy()
+                ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.5, color="tab:blue")
+                ax.scatter(centres[:, 0], centres[:, 1], s=12, marker="x", color="tab:red", linewidths=0.8)
+                if r == 0:
+                    ax.set_title(f"step {step}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(recipe, fontsize=8)
+    fig.tight_layout()
+    path = out / f"{dataset}-samples.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def run_lab(datasets: list[str], recipes: list[str], seeds: int, out: str | Path, steps: int | None = None,
+            overrides: list[str] | None = None, workers: int | None = None, snapshots: int = 6,
+            progress: bool = True) -> LabResult:
+    """Every (dataset, recipe, seed) run, in parallel; a JSON table (mean/std over seeds) and one PNG per dataset."""
+    for name in datasets:
+        TOY_DATASETS.get(name)
+    for name in recipes:
+        lab_config(name, overrides, steps)  # refuse bad names or settings before any training starts
+    if seeds < 1:
+        raise GanforgeError(f"--seeds must be >= 1, got {seeds}")
+    out = ensure_writable_dir(out, "lab output folder")
+    jobs = [(recipe, dataset, seed, steps, overrides, snapshots if seed == 0 else 0)
+            for dataset in datasets for recipe in recipes for seed in range(seeds)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    outcomes: list[RunOutcome] = []
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for outcome in pool.map(_run_job, jobs):
+            outcomes.append(outcome)
+            if progress:
+                score = (f"{outcome.coverage.modes}/{outcome.coverage.total_modes} modes, "
+                         f"{100 * outcome.coverage.high_quality:.1f}% high quality" if outcome.coverage
+                         else f"diverged: {outcome.failure}")
+                print(f"  {outcome.dataset} {outcome.recipe} seed {outcome.seed}: {score} "
+                      f"({outcome.seconds:.1f}s)", flush=True)
+    table = [_summarise([o for o in outcomes if o.dataset == d and o.recipe == r]) for d in datasets for r in recipes]
+    plots = [_plot(d, {o.recipe: o for o in outcomes if o.dataset == d and o.seed == 0}, out) for d in datasets]
+    json_path = out / "lab.json"
+    atomic_write_json(json_path, {"datasets": datasets, "algorithms": recipes, "seeds": seeds,
+                                  "steps": steps or LAB_BASE["train"]["steps"], "overrides": overrides or [],
+                                  "eval_samples": EVAL_SAMPLES, "wall_seconds": round(time.perf_counter() - start, 1),
+                                  "table": table})
+    atomic_write_bytes(out / "lab.md", format_table(table).encode())
+    return LabResult(table, json_path, plots)
+
+
+def _run_job(job: tuple) -> RunOutcome:
+    return train_toy(*job)
+
+
+def format_table(table: list[dict[str, Any]]) -> str:
+    lines = ["| dataset | algorithm | modes (of total) | high-quality samples % | seeds | s/run |",
+             "|---|---|---|---|---|---|"]
+    for row in table:
+        if row["modes_mean"] is None:
+            modes, quality = "diverged", "-"
+        else:
+            modes = f"{row['modes_mean']:.1f} ± {row['modes_std']:.1f} (of {row['total_modes']})"
+            quality = f"{row['high_quality_pct_mean']:.1f} ± {row['high_quality_pct_std']:.1f}"
+        diverged = f" ({row['diverged']} diverged)" if row["diverged"] else ""
+        lines.append(f"| {row['dataset']} | {row['algorithm']} | {modes} | {quality} | {row['seeds']}{diverged} | "
+                     f"{row['seconds_per_run']} |")
+    return "\n".join(lines) + "\n"
+
+

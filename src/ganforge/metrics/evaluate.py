@@ -1,0 +1,232 @@
+"""Evaluation: features of real and generated images through one extractor, the chosen metrics, one result dict.
+
+Used by `ganforge eval` (a run, an export, or two image folders) and by the trainer (`eval.every`). Generated images
+come from the seeded noise `ganforge sample` uses, so `--seed S --n N` evaluates exactly the images
+`ganforge sample --seed S --n N` would write. Nothing here touches the global RNGs: evaluation during training must
+not change what training does next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..data.images import to_uint8
+from ..errors import GanforgeError
+from ..sampling import latent_noise
+from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
+from .scores import METRICS, FeatureSet, compute_metrics, parse_metric_names
+from .stats import RealSet, check_compatible, dataset_features, load_stats
+
+GENERATION_CHUNK = 1000
+
+
+def generated_batches(generator: nn.Module, n: int, seed: int, device: torch.device,
+                      chunk: int = GENERATION_CHUNK) -> Iterator[torch.Tensor]:
+    """uint8 images G(z) for the n seeded latents of `ganforge sample --seed`, chunk by chunk, in eval mode."""
+    if n < 2:
+        raise GanforgeError(f"--n must be >= 2 (metrics compare sets of images), got {n}")
+    z = latent_noise(n, generator.latent_dim, seed)
+    was_training = generator.training
+    generator.eval()
+    try:
+        with torch.inference_mode():
+            for part in z.split(chunk):
+                yield to_uint8(generator(part.to(device))).cpu()
+    finally:
+        generator.train(was_training)
+
+
+def extract_all(extractor: Extractor, batches: Iterator[torch.Tensor], which: str) -> tuple[FeatureSet, tuple]:
+    """Features of a stream of image batches (never all images in memory at once) and their image shape."""
+    features, logits, shape = [], [], None
+    for images in batches:
+        if shape is None:
+            shape = tuple(images.shape[1:])
+        part = extractor.run(images, which)
+        features.append(part.features)
+        if part.logits is not None:
+            logits.append(part.logits)
+    out = np.concatenate(features)
+    return FeatureSet(features=out, logits=np.concatenate(logits) if logits else None, count=out.shape[0]), shape
+
+
+def check_same_images(real_shape: Any, fake_shape: Any, real_name: str, fake_name: str) -> None:
+    """Metrics between sets of different sizes or channels would partly measure the resizing: refuse them."""
+    if real_shape is None or fake_shape is None or tuple(real_shape) == tuple(fake_shape):
+        return
+    real, fake = ("x".join(str(v) for v in shape) for shape in (real_shape, fake_shape))
+    raise GanforgeError(f"the real images ({real_name}) are {real} but the generated ones ({fake_name}) are {fake} "
+                        f"(channels x height x width); compare sets of the same size and channels")
+
+
+def run_metrics(metrics: list[str], real: RealSet, fake: FeatureSet, extractor: Extractor, seed: int
+                ) -> dict[str, Any]:
+    uses_real = any(METRICS.get(name).uses_real for name in metrics)
+    if uses_real:
+        check_compatible(real.meta, extractor)
+    return compute_metrics(metrics, real.features, fake, seed)
+
+
+def choose_metrics(metrics: str | list[str] | None, extractor: Extractor) -> list[str]:
+    return parse_metric_names(metrics) if metrics else list(extractor.default_metrics)
+
+
+# ------------------------------------------------------------------------------------------------ generators
+def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | Path | None = None,
+                   metrics: str | list[str] | None = None, n: int = 10000, n_real: int | None = None,
+                   extractor: str | None = None, options: ExtractorOptions | None = None, seed: int = 0,
+                   use_ema: bool = True, data_dir: str = "data", use_cache: bool = True) -> dict[str, Any]:
+    """Metrics of a run or export folder (or a best.safetensors) against a dataset or a statistics file."""
+    from ..export import load_generator, read_model_config
+
+    options = options or ExtractorOptions()
+    start = time.perf_counter()
+    config, info = read_model_config(Path(model))
+    name = extractor or default_extractor(config.model.resolution, config.model.channels)
+    net = build_extractor(name, options)
+    chosen = choose_metrics(metrics, net)
+    device = net.device
+    generator = load_generator(model, device=device, use_ema=use_ema)
+    fake, fake_shape = extract_all(net, generated_batches(generator, n, seed, device), "fake")
+    real = _real_set(net, chosen, ref, dataset or config.data.dataset, n_real if n_real is not None else n,
+                     data_dir, options.download, config.model.resolution, config.model.channels, use_cache)
+    check_same_images(real.meta.get("image_shape"), fake_shape, _real_name(real), str(model))
+    values = run_metrics(chosen, real, fake, net, seed)
+    return _result(values, net, real, {"model": str(model), **info, "use_ema": use_ema, "n": fake.count,
+                                       "seed": seed, "image_shape": list(fake_shape)}, start)
+
+
+def _real_set(net: Extractor, metrics: list[str], ref: str | Path | None, dataset: str, n: int, data_dir: str,
+              download: bool, resolution: int, channels: int, use_cache: bool) -> RealSet:
+    if not any(METRICS.get(name).uses_real for name in metrics):
+        return RealSet(FeatureSet(), {"extractor": net.name, "weights_sha256": net.weights_sha256,
+                                      "resize": net.resize, "dataset": None, "n": 0})
+    if ref is not None:
+        return load_stats(ref)
+    return dataset_features(dataset, net, n, data_dir, download, resolution, channels, use_cache)
+
+
+def _real_name(real: RealSet) -> str:
+    return str(real.meta.get("path") or real.meta.get("dataset"))
+
+
+# ------------------------------------------------------------------------------------------------ folders
+def folder_shape(folder: str | Path) -> tuple[int, int]:
+    """(channels, resolution) of a folder's first image: gray or RGB, and its shorter side."""
+    from PIL import Image
+
+    from ..data.folder import image_files
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise GanforgeError(f"image folder '{root}' does not exist; pass an existing folder")
+    files = image_files(root)
+    if not files:
+        raise GanforgeError(f"image folder '{root}' holds no .jpg/.png/.webp images; add images or pick another")
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                return (1 if img.mode in ("1", "L", "I", "I;16", "F") else 3), min(img.size)
+        except Exception:  # PIL raises many types for corrupt files; try the next one
+            continue
+    raise GanforgeError(f"none of the {len(files)} image files in '{root}' could be read; they are corrupt")
+
+
+def evaluate_folders(real_dir: str | Path, fake_dir: str | Path, *, metrics: str | list[str] | None = None,
+                     extractor: str | None = None, options: ExtractorOptions | None = None,
+                     seed: int = 0) -> dict[str, Any]:
+    """Metrics between two folders of images, no model involved; both must hold images of one size and mode."""
+    from ..data import load_dataset
+
+    options = options or ExtractorOptions()
+    start = time.perf_counter()
+    real_shape, fake_shape = folder_shape(real_dir), folder_shape(fake_dir)
+    if real_shape != fake_shape:
+        check_same_images((real_shape[0], real_shape[1], real_shape[1]), (fake_shape[0], fake_shape[1], fake_shape[1]),
+                          str(real_dir), str(fake_dir))
+    channels, resolution = real_shape
+    net = build_extractor(extractor or default_extractor(resolution, channels), options)
+    chosen = choose_metrics(metrics, net)
+    sets = []
+    for folder, which in ((real_dir, "real"), (fake_dir, "fake")):
+        images = load_dataset(f"folder:{folder}", resolution=resolution, channels=channels).images
+        sets.append(net.run(images, which))
+    meta = {"extractor": net.name, "weights_sha256": net.weights_sha256, "resize": net.resize,
+            "folder": str(real_dir), "n": sets[0].count, "image_shape": [channels, resolution, resolution]}
+    values = run_metrics(chosen, RealSet(sets[0], meta), sets[1], net, seed)
+    return _result(values, net, RealSet(sets[0], meta),
+                   {"folder": str(fake_dir), "n": sets[1].count, "image_shape": [channels, resolution, resolution]},
+                   start)
+
+
+# ------------------------------------------------------------------------------------------------ output
+def _result(values: dict[str, Any], net: Extractor, real: RealSet, fake: dict[str, Any], start: float
+            ) -> dict[str, Any]:
+    real_info = {k: v for k, v in real.meta.items() if k in ("dataset", "folder", "path", "n", "image_shape")}
+    return {"metrics": values, "extractor": net.metadata(), "real": real_info, "fake": fake,
+            "ganforge_version": __version__, "created": datetime.now().isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The metrics as an aligned two-column table; a `_std` value is shown as +- next to its mean."""
+    values = result["metrics"]
+    rows = []
+    for key, value in values.items():
+        if key.endswith("_std") or isinstance(value, list):
+            continue
+        text = f"{value}" if isinstance(value, int) else f"{value:.6g}"
+        if f"{key}_std" in values:
+            text += f" +- {values[key + '_std']:.2g}"
+        rows.append((key, text))
+    width = max((len(k) for k, _ in rows), default=6)
+    ext = result["extractor"]
+    note = "" if ext["comparable"] else " (not comparable with published numbers)"
+    head = (f"extractor {ext['extractor']} (weights {ext['weights_sha256'][:12]}, resize {ext['resize']}){note}; "
+            f"real {result['real'].get('n', 0)}, generated {result['fake']['n']}")
+    return "\n".join([head, *(f"{k:<{width}}  {v}" for k, v in rows)])
+
+
+# ------------------------------------------------------------------------------------------------ training
+class TrainingEvaluator:
+    """Evaluation during training: the extractor and real features are built once, on first use.
+
+    Generated images come from a fixed seed (the same noise every time, so successive values compare the
+    generator, not the noise), and every call runs inside a forked RNG so training continues exactly as without it.
+    """
+
+    def __init__(self, config: Any, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.extractor: Extractor | None = None
+        self.real: RealSet | None = None
+        self.metrics: list[str] = []
+
+    def _setup(self) -> None:
+        ev, model = self.config.eval, self.config.model
+        name = ev.extractor or default_extractor(model.resolution, model.channels)
+        self.extractor = build_extractor(name, ExtractorOptions(device=str(self.device)))
+        self.metrics = choose_metrics(list(ev.metrics), self.extractor)
+        self.real = _real_set(self.extractor, self.metrics, None, self.config.data.dataset, ev.n,
+                              self.config.data.data_dir, False, model.resolution, model.channels, True)
+
+    def __call__(self, generator: nn.Module) -> dict[str, Any]:
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            if self.extractor is None:
+                self._setup()
+            seed = self.config.train.seed + 1
+            fake, shape = extract_all(self.extractor, generated_batches(generator, self.config.eval.n, seed,
+                                                                        self.device), "fake")
+            check_same_images(self.real.meta.get("image_shape"), shape, self.config.data.dataset, "the generator")
+            values = run_metrics(self.metrics, self.real, fake, self.extractor, seed)
+        return {k: v for k, v in values.items() if isinstance(v, (int, float))}

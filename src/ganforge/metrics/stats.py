@@ -1,0 +1,159 @@
+"""Reference statistics of real images: computed once per (dataset, extractor, n), cached, written atomically.
+
+The npz layout is pytorch-fid's (`mu`, `sigma`) plus metadata entries (extractor, weights sha256, image count,
+resize mode, image shape) stored as plain arrays, so pytorch-fid can read our files and we never need pickle to
+read them back. Cached files also hold the features themselves (float32, as the networks compute them), which KID,
+precision/recall and density/coverage need.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import load_dataset
+from ..errors import GanforgeError
+from ..utils import atomic_write_bytes
+from .extractors import Extractor, say_once
+from .scores import FeatureSet, check_features
+
+CACHE_ENV = "GANFORGE_CACHE"
+STATS_FORMAT = "ganforge-stats-1"
+_META_KEYS = ("format", "extractor", "weights_sha256", "resize", "dataset", "n", "image_shape")
+
+
+def cache_dir() -> Path:
+    """$GANFORGE_CACHE, else ~/.cache/ganforge."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ganforge")
+
+
+@dataclass
+class RealSet:
+    """Features of real images and where they came from."""
+
+    features: FeatureSet
+    meta: dict[str, Any]
+
+
+def real_images(dataset: str, n: int | None, data_dir: str = "data", download: bool = False,
+                resolution: int = 28, channels: int = 1) -> torch.Tensor:
+    """n images of a dataset (all when n is None or larger): a fixed seeded subset, so the same n gives the same set."""
+    images = load_dataset(dataset, data_dir, download, resolution, channels).images
+    if n is not None and n < images.shape[0]:
+        order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))
+        images = images[order[:n].sort().values]
+    return images
+
+
+def stats_meta(extractor: Extractor, dataset: str, n: int, image_shape: tuple[int, ...]) -> dict[str, Any]:
+    return {"format": STATS_FORMAT, "extractor": extractor.name, "weights_sha256": extractor.weights_sha256,
+            "resize": extractor.resize, "dataset": dataset, "n": int(n), "image_shape": list(image_shape)}
+
+
+def save_stats(path: str | Path, features: FeatureSet, meta: dict[str, Any], with_features: bool = False) -> Path:
+    """mu, sigma (+ features) and metadata in one npz, written atomically."""
+    mu, sigma = features.stats("real")
+    arrays: dict[str, np.ndarray] = {"mu": mu, "sigma": sigma}
+    if with_features and features.features is not None:
+        arrays["features"] = features.features.astype(np.float32)
+        if features.logits is not None:
+            arrays["logits"] = features.logits.astype(np.float32)
+    for key in _META_KEYS:
+        arrays[f"meta_{key}"] = np.asarray(meta[key])
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = Path(path)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise GanforgeError(f"cannot write statistics to '{path}' ({exc.strerror}); choose another --out") from None
+    return path
+
+
+def load_stats(path: str | Path) -> RealSet:
+    """Read an npz of ours or pytorch-fid's (mu/sigma only); never unpickles."""
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"statistics file '{path}' does not exist; make one with `ganforge stats DATASET --out "
+                            f"{path.name}`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise GanforgeError(f"cannot read statistics file '{path}' ({str(exc)[:120]}); it is not an npz of "
+                            f"mu/sigma: make it again with `ganforge stats`") from None
+    if "mu" not in arrays or "sigma" not in arrays:
+        raise GanforgeError(f"statistics file '{path}' has no mu/sigma arrays; make it with `ganforge stats`")
+    meta: dict[str, Any] = {key: arrays[f"meta_{key}"].tolist() for key in _META_KEYS if f"meta_{key}" in arrays}
+    meta["path"] = str(path)
+    features = arrays.get("features")
+    logits = arrays.get("logits")
+    count = int(meta.get("n", 0) or 0)
+    real = FeatureSet(features=None if features is None else check_features(features, "real"),
+                      logits=None if logits is None else logits.astype(np.float64),
+                      mu=arrays["mu"].astype(np.float64), sigma=arrays["sigma"].astype(np.float64), count=count)
+    return RealSet(real, meta)
+
+
+def check_compatible(meta: dict[str, Any], extractor: Extractor) -> None:
+    """Refuse statistics made by another extractor or other weights: their numbers would mean nothing together."""
+    where = meta.get("path", "the reference statistics")
+    name = meta.get("extractor")
+    if name is None:
+        if extractor.name != "inception":
+            raise GanforgeError(f"'{where}' has no extractor metadata (pytorch-fid layout), so it can only be used "
+                                f"with --extractor inception, not '{extractor.name}'")
+        say_once(f"'{where}' carries no metadata: assuming it was made with the standard FID Inception")
+        return
+    if name != extractor.name:
+        raise GanforgeError(f"'{where}' was computed with extractor '{name}', not '{extractor.name}'; use "
+                            f"--extractor {name} or make new statistics with `ganforge stats ... --extractor "
+                            f"{extractor.name}`")
+    if meta.get("weights_sha256") != extractor.weights_sha256:
+        raise GanforgeError(f"'{where}' was computed with {name} weights of sha256 "
+                            f"{str(meta.get('weights_sha256'))[:12]}..., not the {extractor.weights_sha256[:12]}... "
+                            f"loaded now; make new statistics with `ganforge stats`")
+    if meta.get("resize") != extractor.resize:
+        raise GanforgeError(f"'{where}' was computed with resize mode '{meta.get('resize')}', not "
+                            f"'{extractor.resize}'; pass --resize {meta.get('resize')} or make new statistics")
+
+
+def _cache_path(dataset: str, extractor: Extractor, n: int | None) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
+    count = "all" if n is None else n
+    return (cache_dir() / "stats" /
+            f"{safe}-{extractor.name}-{extractor.resize}-{extractor.weights_sha256[:12]}-n{count}.npz")
+
+
+def dataset_features(dataset: str, extractor: Extractor, n: int | None, data_dir: str = "data",
+                     download: bool = False, resolution: int = 28, channels: int = 1,
+                     use_cache: bool = True) -> RealSet:
+    """Features of n real images of a named dataset, from the cache when there (folders are never cached)."""
+    cacheable = use_cache and not dataset.startswith("folder:")
+    path = _cache_path(dataset, extractor, n)
+    if cacheable and path.is_file():
+        cached = _try_cached(path, extractor)
+        if cached is not None:
+            return cached
+    images = real_images(dataset, n, data_dir, download, resolution, channels)
+    features = extractor.run(images, "real")
+    meta = stats_meta(extractor, dataset, features.count, tuple(images.shape[1:]))
+    if cacheable:
+        save_stats(path, features, meta, with_features=True)
+    return RealSet(features, meta)
+
+
+def _try_cached(path: Path, extractor: Extractor) -> RealSet | None:
+    """A cached set, or None when it is unreadable or stale (it is then recomputed and rewritten)."""
+    try:
+        cached = load_stats(path)
+        check_compatible(cached.meta, extractor)
+    except GanforgeError:
+        return None
+    return cached if cached.features.features is not None else None

@@ -1,0 +1,129 @@
+"""The training loop's speed switches (`train.channels_last`, `train.compile`, `train.threads`).
+
+None of them changes what is computed, only how: memory layout, kernel fusion, thread count. Each is measured
+against the textbook loop by `python -m benchmarks.train_step --ablation`; README section "Performance" says which
+ones pay on which hardware and by how much.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+
+log = logging.getLogger("ganforge")
+
+
+def memory_format(train: TrainConfig) -> torch.memory_format:
+    """NHWC (channels-last) when asked: oneDNN on CPUs and cuDNN on tensor-core GPUs run convolutions faster in it."""
+    return torch.channels_last if train.channels_last else torch.contiguous_format
+
+
+def apply_threads(train: TrainConfig) -> None:
+    """train.threads > 0 sets torch's intra-op threads (0 keeps PyTorch's choice: one per physical core)."""
+    if train.threads > 0:
+        torch.set_num_threads(train.threads)
+
+
+def to_layout(net: nn.Module, layout: torch.memory_format) -> nn.Module:
+    """Convert a network's 4-D weights to `layout` (a no-op for fully connected nets and the default layout)."""
+    return net.to(memory_format=layout) if layout is not torch.contiguous_format else net
+
+
+@dataclass
+class CompileTarget:
+    """A network to compile, an input like the ones training feeds it, and whether phase G scores it frozen."""
+
+    name: str
+    net: nn.Module
+    example: torch.Tensor
+    scored_frozen: bool = False  # D in phase G: frozen weights, an input that needs its gradient
+
+
+def compile_networks(targets: Sequence[CompileTarget]) -> float:
+    """torch.compile each network in place and compile it now, on throw-away inputs; returns the seconds spent.
+
+    Why warm up here: compilation otherwise happens inside the first training steps, where it would distort the
+    measured throughput and where a failure (no C++ compiler, an unsupported Python, an op the compiler cannot
+    handle) would stop the run mid-step. Here a failure turns that network back to eager with one warning line.
+    Weights, BatchNorm statistics and gradients are restored afterwards, and the global RNG is not touched, so a
+    compiled run starts from exactly the state an eager run starts from.
+    """
+    start = time.perf_counter()
+    for target in targets:
+        try:
+            with _restored(target.net), _quiet_cpp_extension():
+                target.net.compile()
+                _warm_up(target)
+        except Exception as exc:  # compilers fail with many exception types; eager always works
+            _uncompile(target.net)
+            first_line = (str(exc).strip().splitlines() or [""])[0][:160]
+            log.warning(f"warning: train.compile: compiling {target.name} failed ({type(exc).__name__}: "
+                        f"{first_line}); training it eagerly instead")
+    return time.perf_counter() - start
+
+
+def compile_gan(generator: nn.Module, discriminator: nn.Module, batch_size: int, latent_dim: int,
+                device: torch.device) -> float:
+    """Compile G and D for training with inputs of the training batch's shape (see compile_networks)."""
+    rng = torch.Generator(device=device).manual_seed(0)
+    z = torch.randn(batch_size, latent_dim, generator=rng, device=device)
+    with _restored(generator), torch.no_grad():
+        fakes = generator(z)
+    return compile_networks([CompileTarget("the generator", generator, z),
+                             CompileTarget("the discriminator", discriminator, fakes, scored_frozen=True)])
+
+
+def _warm_up(target: CompileTarget) -> None:
+    net, x = target.net, target.example.detach()
+    net(x).float().mean().backward()
+    if target.scored_frozen:
+        with _frozen(net):
+            net(x.clone().requires_grad_(True)).float().mean().backward()
+
+
+def _uncompile(net: nn.Module) -> None:
+    """Undo `nn.Module.compile()`: it stores the compiled call in this attribute, and None means eager."""
+    net._compiled_call_impl = None
+
+
+@contextmanager
+def _quiet_cpp_extension() -> Iterator[None]:
+    """The compiler's C++ helper warns on every CPU-only machine that no CUDA runtime exists; that is expected."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@contextmanager
+def _restored(net: nn.Module) -> Iterator[None]:
+    saved = {key: value.detach().clone() for key, value in net.state_dict().items()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            net.load_state_dict(saved)
+        net.zero_grad(set_to_none=True)
+
+
+@contextmanager
+def _frozen(net: nn.Module) -> Iterator[None]:
+    flags = [(p, p.requires_grad) for p in net.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)

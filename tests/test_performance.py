@@ -1,0 +1,130 @@
+"""The speed switches (train.channels_last, train.compile, train.threads) change how, never what, is computed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.config import build_config
+from ganforge.training import performance
+from ganforge.training.trainer import Trainer, train
+
+from conftest import TINY_DCGAN, run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [*TINY_DCGAN, "train.ema=false", "train.steps=4"]
+
+
+def losses(trainer: Trainer, steps: int) -> list[dict[str, float]]:
+    return [{k: float(v) for k, v in trainer.train_step().items()} for _ in range(steps)]
+
+
+def trainer_with(tmp_path: Path, name: str, *overrides: str) -> Trainer:
+    return Trainer(build_config("mnist-dcgan", overrides=[*TINY, *overrides]), tmp_path / name, quiet=True)
+
+
+def test_channels_last_trains_the_same_numbers_in_nhwc(tmp_path):
+    default = trainer_with(tmp_path, "nchw")
+    nhwc = trainer_with(tmp_path, "nhwc", "train.channels_last=true")
+    conv_weights = [p for p in nhwc.generator.parameters() if p.dim() == 4]
+    assert conv_weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
+    assert not all(p.is_contiguous() for p in conv_weights)
+    for a, b in zip(losses(default, 4), losses(nhwc, 4)):
+        assert b == pytest.approx(a, rel=1e-5)
+
+
+def test_channels_last_run_resumes_exactly(tmp_path):
+    settings = [*TINY, "train.channels_last=true", "train.log_every=1", "train.checkpoint_every=2"]
+    train("mnist-dcgan", out=tmp_path / "whole", overrides=settings, quiet=True)
+    train("mnist-dcgan", out=tmp_path / "split", overrides=[*settings, "train.steps=2"], quiet=True)
+    train(resume=tmp_path / "split", overrides=["train.steps=4"], quiet=True)
+    logged = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+              for run in ("whole", "split")]
+    keys = ("step", "loss_d", "loss_g", "d_real", "d_fake")
+    assert [[r[k] for k in keys] for r in logged[0]] == [[r[k] for k in keys] for r in logged[1]]
+
+
+def _compile_raises(*args, **kwargs):
+    raise RuntimeError("Dynamo is not supported on this Python\nsecond line of detail")
+
+
+def _compile_returns_a_failing_call(fn, *args, **kwargs):
+    def compiled(*a, **k):
+        raise OSError("C++ compiler not found")
+
+    return compiled
+
+
+@pytest.mark.parametrize("broken_compile", [_compile_raises, _compile_returns_a_failing_call])
+def test_compile_failure_falls_back_to_eager_with_one_warning(tmp_path, monkeypatch, caplog, broken_compile):
+    eager = trainer_with(tmp_path, "eager")
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with caplog.at_level(logging.WARNING, logger="ganforge"):
+        fallback = trainer_with(tmp_path, "fallback", "train.compile=true")
+    warnings = [r.getMessage() for r in caplog.records if "train.compile" in r.getMessage()]
+    assert len(warnings) == 2 and all("\n" not in w and "training it eagerly instead" in w for w in warnings)
+    assert fallback.generator._compiled_call_impl is None and fallback.discriminator._compiled_call_impl is None
+    # the failed warm-up left weights, BatchNorm statistics and gradients as an eager run has them
+    for a, b in ((eager.generator, fallback.generator), (eager.discriminator, fallback.discriminator)):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+        assert all(p.grad is None for p in b.parameters())
+    assert losses(eager, 3) == losses(fallback, 3)
+
+
+def test_threads_setting_is_applied_and_validated(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        trainer_with(tmp_path, "one-thread", "train.threads=1")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    result = run_cli("train", "--set", "train.threads=-1", "--dry-run")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: train.threads must be >= 0 (0 = PyTorch's default), got -1"]
+
+
+def test_cli_trains_with_the_speed_switches(tmp_path):
+    args = ["train", "mnist-dcgan", "--out", str(tmp_path / "run"), "--quiet"]
+    for setting in [*TINY, "train.channels_last=true", "train.threads=1", "train.steps=2"]:
+        args += ["--set", setting]
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["channels_last"] is True
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path):
+    eager = trainer_with(tmp_path, "eager")
+    compiled = trainer_with(tmp_path, "compiled", "train.compile=true")
+    assert compiled.compile_seconds > 0 and compiled.generator._compiled_call_impl is not None
+    for a, b in zip(losses(eager, 4), losses(compiled, 4)):
+        assert b == pytest.approx(a, rel=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["train_step", "mlp_epoch", "sample", "scaling"])
+def test_benchmark_runs_in_quick_mode(name):
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--no-write", "--reps", "1"],
+                            cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| " in result.stdout  # the results table
+
+
+def test_compile_networks_restores_state_and_reports_time(monkeypatch):
+    """The warm-up runs real forward/backward passes; afterwards the network is exactly as before."""
+    monkeypatch.setattr(torch, "compile", lambda fn, *a, **k: fn)  # an identity 'compiler': eager semantics
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng_before = torch.get_rng_state()
+    seconds = performance.compile_networks([performance.CompileTarget("net", net, torch.ones(2, 1, 5, 5),
+                                                                      scored_frozen=True)])
+    assert seconds >= 0
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.grad is None and p.requires_grad for p in net.parameters())
+    assert torch.equal(torch.get_rng_state(), rng_before)
