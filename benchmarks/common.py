@@ -144,6 +144,21 @@ def matmul_gflops(n: int = 1024, seconds: float = 1.0, dtype: torch.dtype = torc
     return 2 * n**3 / best / 1e9
 
 
+def matmul_probe(threads: int | None = None, seconds: float = 0.2) -> Callable[[], float]:
+    """A short matmul GFLOP/s reading at `threads` (default: the current count), for interleave_quiet."""
+    threads = threads or torch.get_num_threads()
+
+    def probe() -> float:
+        current = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return matmul_gflops(1024, seconds=seconds)
+        finally:
+            torch.set_num_threads(current)
+
+    return probe
+
+
 def synchronize(device: str | torch.device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -200,6 +215,60 @@ def interleave(cases: dict[str, Callable[[], Any]], reps: int, warmup: int = 1) 
     return {name: Stats(values) for name, values in times.items()}
 
 
+@dataclass
+class QuietTimings:
+    """interleave_quiet's answer: the kept rounds' times per case, the probe's readings, and what was dropped."""
+
+    stats: dict[str, Stats]
+    probe: Stats  # the probe's readings around the kept rounds (e.g. matmul GFLOP/s)
+    rounds: int  # rounds run
+    kept: int  # rounds kept (all of them when too few were quiet: see `contended`)
+    contended: bool  # True when fewer than 2 rounds were quiet and every round was kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"probe": self.probe, "rounds": self.rounds, "kept": self.kept, "contended": self.contended}
+
+
+def interleave_quiet(cases: dict[str, Callable[[], Any]], reps: int, probe: Callable[[], float], keep: float = 0.8,
+                     max_rounds: int | None = None, warmup: int = 1) -> QuietTimings:
+    """Like `interleave`, but each round is bracketed by a probe (a higher reading = a faster machine) and only
+    rounds whose probes both reach `keep` x the best reading of the run are kept.
+
+    Why: on a shared machine other jobs come and go; with 2 busy threads on 2 cores, a round that overlaps a
+    neighbour's job can run several times slower, and slower for some cases than for others (small kernels
+    suffer most from a descheduled OpenMP thread). Rounds are run until `reps` of them are quiet, or
+    `max_rounds` (default 3 x reps) have run.
+    """
+    names = list(cases)
+    for _ in range(warmup):
+        for name in names:
+            cases[name]()
+    max_rounds = max_rounds or 3 * reps
+    rounds: list[tuple[float, float, dict[str, float]]] = []
+    before = probe()
+    while len(rounds) < max_rounds:
+        shift = len(rounds) % len(names)
+        times: dict[str, float] = {}
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            measured = cases[name]()
+            elapsed = time.perf_counter() - start
+            times[name] = measured if isinstance(measured, float) else elapsed
+        after = probe()
+        rounds.append((before, after, times))
+        before = after
+        best = max(max(b, a) for b, a, _ in rounds)
+        if sum(min(b, a) >= keep * best for b, a, _ in rounds) >= reps:
+            break
+    best = max(max(b, a) for b, a, _ in rounds)
+    quiet = [r for r in rounds if min(r[0], r[1]) >= keep * best]
+    contended = len(quiet) < 2
+    chosen = rounds if contended else quiet[-reps:]
+    stats = {name: Stats([r[2][name] for r in chosen]) for name in names}
+    readings = Stats([value for r in chosen for value in r[:2]])
+    return QuietTimings(stats, readings, len(rounds), len(chosen), contended)
+
+
 def paired_ratio(slow: Stats, fast: Stats) -> Stats:
     """Per-repetition ratios slow/fast (the speed-up of `fast`): pairs measured back to back share the noise."""
     return Stats([s / f for s, f in zip(slow.values, fast.values)])
@@ -246,7 +315,7 @@ def write_result(name: str, result: dict[str, Any], directory: str | Path | None
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Stats):
+    if isinstance(value, (Stats, QuietTimings)):
         return value.to_dict()
     if isinstance(value, Path):
         return str(value)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import BENCHMARKS, interleave, main_for, paired_ratio, print_table, reps, write_result
+from benchmarks.common import benchmark, interleave, main_for, paired_ratio, print_table, reps, write_result
 
 
 def seeded_images(n: int, size: int = 32, channels: int = 3) -> torch.Tensor:
@@ -38,7 +38,7 @@ def pytorch_fid_network(state: dict[str, torch.Tensor]) -> torch.nn.Module:
         reference.load_state_dict_from_url = loader
 
 
-@BENCHMARKS.register("metrics", help="Inception feature extraction vs pytorch-fid, and lenet-mnist, images/s")
+@benchmark("metrics", help="Inception feature extraction vs pytorch-fid, and lenet-mnist, images/s")
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ganforge.data import load_dataset
     from ganforge.metrics import ExtractorOptions, build_extractor

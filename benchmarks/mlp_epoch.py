@@ -3,8 +3,9 @@
 The textbook side (textbook.TextbookMLP) is the course's loop: a DataLoader over PIL images with ToTensor/Normalize,
 sigmoid + BCELoss, default Adam 2e-4. ganforge's side is `Trainer.train_step()` of the `mnist-mlp` preset (the same
 model, optimiser and batch of 64), 78 steps = one epoch (the incomplete last batch is dropped on both sides).
-Epochs are interleaved; the variants with `train.compile` report their one-off compile time apart from the epoch time
-and how many epochs it takes to earn it back.
+Epochs are interleaved between matmul probes (only quiet rounds count, see common.interleave_quiet); the variants
+with `train.compile` report their one-off compile time apart from the epoch time and how many epochs it takes to
+earn it back.
 
     python -m benchmarks.mlp_epoch [--quick] [--reps N]
 """
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (benchmark, count_flops, ganforge_trainer, interleave, main_for, matmul_gflops,
+from benchmarks.common import (benchmark, count_flops, ganforge_trainer, interleave_quiet, main_for, matmul_probe,
                                paired_ratio, print_table, reps, write_result)
 from benchmarks.textbook import TextbookMLP, images_hwc
 
@@ -65,18 +66,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cases = {"textbook": textbook_epoch(textbook, threads)}
     for label, trainer in trainers.items():
         cases[label] = run_epoch(trainer, steps, trainer.config.train.threads or threads)
-    gflops: list[float] = []
-
-    def matmul() -> None:
-        torch.set_num_threads(threads)
-        gflops.append(matmul_gflops(1024, seconds=0.3))
-
-    cases["matmul"] = matmul
     n_reps = reps(args, full=7, quick=2)
-    stats = interleave(cases, n_reps, warmup=1)
+    timings = interleave_quiet(cases, n_reps, matmul_probe(threads), warmup=1)
     torch.set_num_threads(threads)
-    stats.pop("matmul")
-    machine = sorted(gflops[1:])[len(gflops[1:]) // 2]
+    stats, machine = timings.stats, timings.probe.median
     rows, result = [], {}
     for name, s in stats.items():
         ratio = paired_ratio(stats["textbook"], s)
@@ -89,11 +82,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      f"{compile_s:.1f}" if compile_s else "", payback])
         result[name] = {"epoch_seconds": s, "images_per_s": steps * 64 / s.median, "speed_vs_textbook": ratio,
                         "gflop_per_step": flops[name] / 1e9, "gflops": achieved, "compile_seconds": compile_s}
-    print_table(f"MLP GAN, one epoch ({steps} steps of 64), {n_reps} interleaved repetitions, {threads} threads; "
-                f"matmul {machine:.0f} GFLOP/s",
+    print_table(f"MLP GAN, one epoch ({steps} steps of 64), {timings.kept} of {timings.rounds} interleaved rounds "
+                f"kept, {threads} threads; matmul {machine:.0f} GFLOP/s",
                 ["path", "s/epoch", "spread", "images/s", "GFLOP/s", "of matmul", "speed-up (range)",
                  "compile s", "epochs to repay"], rows)
-    out = {"steps_per_epoch": steps, "threads": threads, "matmul_gflops": gflops[1:], "paths": result}
+    out = {"steps_per_epoch": steps, "threads": threads, "matmul_gflops": timings.probe, "rounds": timings,
+           "paths": result}
     if not args.no_write:
         write_result("mlp_epoch", out)
     return out

@@ -1,10 +1,11 @@
 """How a DCGAN training step's cost grows with batch size (16..256 at 64x64) and resolution (32, 64, 128 at batch 64).
 
 Every configuration is ganforge's `Trainer.train_step()` of the `mnist-dcgan` preset with the pytorch/examples
-widths (64) on the built-in digits resized to the resolution; one step of each configuration per repetition,
-interleaved. The plot (benchmarks/results/scaling-*.png and docs/performance-scaling.png) draws step time against
-pixels x batch, with the line a purely linear cost would follow through the 64x64, batch-64 point, and the
-achieved GFLOP/s of each configuration: where that rate falls, cost grows faster than the work.
+widths (64) on the built-in digits resized to the resolution; one step of each configuration per round, rounds
+interleaved between matmul probes (quiet rounds only). The plot (benchmarks/results/scaling-*.png and
+docs/performance-scaling.png) draws step time against pixels x batch, with the line a purely linear cost would
+follow through the 64x64, batch-64 point, and the achieved GFLOP/s of each configuration: where that rate falls,
+cost grows faster than the work.
 
 Note that the resolution sweep is not pixels alone: DCGAN adds a layer pair per doubling, and with a fixed base
 width the deepest layers get wider, so FLOPs per image grow faster than pixels. The table reports FLOPs to separate
@@ -21,8 +22,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (DOCS_DIR, RESULTS_DIR, benchmark, count_flops, ganforge_trainer, interleave,
-                               main_for, print_table, reps, timestamp, write_result)
+from benchmarks.common import (DOCS_DIR, RESULTS_DIR, benchmark, count_flops, ganforge_trainer, interleave_quiet,
+                               main_for, matmul_probe, print_table, reps, timestamp, write_result)
 
 BASE = ["model.g_width=64", "model.d_width=64", "model.latent_dim=100", "train.ema=false", "data.resize=true"]
 FULL = [(64, 16), (64, 32), (64, 64), (64, 128), (64, 256), (32, 64), (128, 64)]  # (resolution, batch)
@@ -40,8 +41,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trainers = {(r, b): ganforge_trainer("mnist-dcgan", [*BASE, f"model.resolution={r}", f"train.batch_size={b}"])
                 for r, b in configs}
     flops = {key: count_flops(t.train_step) for key, t in trainers.items()}
-    stats = interleave({label(*key): t.train_step for key, t in trainers.items()}, reps(args, full=5, quick=1),
-                       warmup=1)
+    timings = interleave_quiet({label(*key): t.train_step for key, t in trainers.items()},
+                               reps(args, full=5, quick=1), matmul_probe(), warmup=1)
+    stats = timings.stats
     ref = stats[label(*REFERENCE)].median
     ref_work = REFERENCE[0] ** 2 * REFERENCE[1]
     rows, points = [], []
@@ -54,10 +56,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        "gflops": gflops, "linear_prediction": linear, "vs_linear": s.median / linear})
         rows.append([label(r, b), s.median, f"{s.spread:.0%}", b / s.median, flops[(r, b)] / 1e9, gflops,
                      f"{s.median / linear:.2f}"])
-    print_table(f"DCGAN step time, {torch.get_num_threads()} threads (vs linear: measured / pixels x batch "
-                f"scaled from {label(*REFERENCE)})",
+    print_table(f"DCGAN step time, {torch.get_num_threads()} threads, {timings.kept} of {timings.rounds} rounds kept "
+                f"(vs linear: measured / pixels x batch scaled from {label(*REFERENCE)})",
                 ["config", "s/step", "spread", "images/s", "GFLOP/step", "GFLOP/s", "vs linear"], rows)
-    out: dict[str, Any] = {"threads": torch.get_num_threads(), "points": points}
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "points": points, "rounds": timings}
     if not args.no_write:
         png = RESULTS_DIR / f"scaling-{timestamp()}.png"
         plot(points, [png, DOCS_DIR / "performance-scaling.png"])

@@ -8,10 +8,13 @@ ganforge's side is `Trainer.train_step()` of the `mnist-dcgan` preset set to tho
 keeps none). Repetitions are interleaved with a matmul measurement, so the achieved GFLOP/s (convolution and matmul
 FLOPs counted by torch's FlopCounterMode) is set against the machine's matmul GFLOP/s of the same minutes.
 
-`--ablation` takes the 64x64x1 case apart: ganforge with one optimisation removed at a time, and with each candidate
-optimisation added, each as a paired ratio; bf16 autocast also reports how far its losses drift from float32.
+`--ablation` takes one case apart (`--case`, default 64x64x1; `mnist-dcgan` is the default preset as shipped):
+ganforge with one optimisation removed at a time, and with each candidate optimisation added, each as a paired
+ratio; bf16 autocast also reports how far its losses drift from float32.
 
-    python -m benchmarks.train_step [--quick] [--ablation] [--reps N] [--steps K] [--workers N]
+`--profile` lists the operators ganforge's step spends its time in (torch.profiler), to see what is left.
+
+    python -m benchmarks.train_step [--quick] [--ablation | --profile] [--case NAME] [--reps N] [--steps K]
 """
 
 from __future__ import annotations
@@ -24,9 +27,8 @@ from typing import Any
 
 import torch
 
-from benchmarks.common import (Stats, benchmark, count_flops, ganforge_trainer, interleave, main_for,
-                               matmul_gflops, paired_ratio, print_table, register_synthetic_colour, reps,
-                               write_result)
+from benchmarks.common import (QuietTimings, benchmark, count_flops, ganforge_trainer, interleave_quiet, main_for,
+                               matmul_probe, paired_ratio, print_table, register_synthetic_colour, reps, write_result)
 from benchmarks.textbook import TextbookDCGAN, endless, images_hwc, textbook_loader
 
 BATCH = 64
@@ -157,21 +159,13 @@ def textbook_step(textbook: TextbookDCGAN) -> Callable[[], Any]:
 
 
 def measure(paths: dict[str, Callable[[], Any]], thread_counts: dict[str, int], steps: int, n_reps: int,
-            warmup: int) -> tuple[dict[str, Stats], Stats]:
-    """Interleave the paths (each `steps` training steps per repetition) with a short matmul measurement."""
-    gflops: list[float] = []
+            warmup: int) -> QuietTimings:
+    """Interleave the paths (each `steps` training steps per round) between matmul probes; keep the quiet rounds."""
     default_threads = torch.get_num_threads()
-
-    def matmul() -> None:
-        torch.set_num_threads(default_threads)
-        gflops.append(matmul_gflops(1024, seconds=0.3))
-
     cases = {name: steps_runner(step, steps, thread_counts.get(name, default_threads)) for name, step in paths.items()}
-    cases["matmul"] = matmul
-    stats = interleave(cases, n_reps, warmup=warmup)
+    timings = interleave_quiet(cases, n_reps, matmul_probe(default_threads), warmup=warmup)
     torch.set_num_threads(default_threads)
-    stats.pop("matmul")
-    return stats, Stats(gflops[warmup:])
+    return timings
 
 
 def flops_per_step(step: Callable[[], Any]) -> float:
@@ -187,9 +181,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         trainer = build_variant(case, Variant("ganforge"))
         paths = {"textbook": textbook_step(textbook), "ganforge": trainer.train_step}
         flops = {name: flops_per_step(step) for name, step in paths.items()}
-        stats, matmul = measure(paths, {}, steps, n_reps, warmup=1)
+        timings = measure(paths, {}, steps, n_reps, warmup=1)
+        stats, matmul = timings.stats, timings.probe
         ratio = paired_ratio(stats["textbook"], stats["ganforge"])
-        entry: dict[str, Any] = {"steps_per_rep": steps, "matmul_gflops": matmul, "ratio": ratio,
+        entry: dict[str, Any] = {"steps_per_rep": steps, "matmul_gflops": matmul, "ratio": ratio, "rounds": timings,
                                  "ganforge_settings": dataclasses.asdict(trainer.config.train), "paths": {}}
         for name, s in stats.items():
             images_per_s = steps * BATCH / s.median
@@ -199,10 +194,11 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
             rows.append([case.name, name, images_per_s, f"{s.spread:.0%}", flops[name] / 1e9, achieved,
                          f"{achieved / matmul.median:.0%}",
                          "1.00" if name == "textbook" else f"{ratio.median:.2f} ({ratio.low:.2f}-{ratio.high:.2f})"])
-        rows.append([case.name, "matmul 1024^2", "", f"{matmul.spread:.0%}", "", matmul.median, "100%", ""])
+        rows.append([case.name, "matmul 1024^2", "", f"{matmul.spread:.0%}", "", matmul.median, "100%",
+                     f"{timings.kept}/{timings.rounds} rounds kept" + (" (contended)" if timings.contended else "")])
         results[case.name] = entry
-    print_table(f"DCGAN training steps, batch {BATCH}: ganforge vs textbook ({n_reps} interleaved repetitions of "
-                f"{steps} steps, {torch.get_num_threads()} threads)",
+    print_table(f"DCGAN training steps, batch {BATCH}: ganforge vs textbook (quiet rounds of {steps} steps, "
+                f"{torch.get_num_threads()} threads)",
                 ["case", "path", "images/s", "spread", "GFLOP/step", "GFLOP/s", "of matmul", "speed-up (range)"],
                 rows)
     return {"mode": "compare", "cases": results}
@@ -222,22 +218,23 @@ def ablation(args: argparse.Namespace) -> dict[str, Any]:
     paths: dict[str, Callable[[], Any]] = {"textbook": textbook_step(textbook)} if textbook is not None else {}
     paths.update({label: t.train_step for label, t in trainers.items()})
     threads = {v.label: v.threads for v in variants if v.threads is not None}
-    stats, matmul = measure(paths, threads, steps, n_reps, warmup=1)
+    timings = measure(paths, threads, steps, n_reps, warmup=1)
+    stats, matmul = timings.stats, timings.probe
     reference = stats[variants[0].label]
     rows = []
     for name, s in stats.items():
         vs_ganforge = paired_ratio(reference, s)
         vs_textbook = f"{paired_ratio(stats['textbook'], s).median:.2f}" if textbook is not None else ""
         rows.append([name, steps * batch / s.median, f"{s.spread:.0%}", f"{vs_ganforge.median:.2f}", vs_textbook])
-    print_table(f"ablation, {case.name} batch {batch} ({n_reps} interleaved repetitions of {steps} steps; "
-                f"matmul {matmul.median:.0f} GFLOP/s)", ["variant", "images/s", "spread", "speed vs ganforge",
-                                                          "speed vs textbook"], rows)
+    print_table(f"ablation, {case.name} batch {batch} ({timings.kept} of {timings.rounds} interleaved rounds of "
+                f"{steps} steps kept; matmul {matmul.median:.0f} GFLOP/s)",
+                ["variant", "images/s", "spread", "speed vs ganforge", "speed vs textbook"], rows)
     drift = bf16_drift(case, steps=5 if args.quick else 20)
     print(f"bf16 autocast vs float32, same seed, {drift['steps']} steps: largest relative loss difference "
           f"{drift['max_rel_diff']:.2e} (float32 runs repeat exactly: {drift['float32_repeat_diff']:.1e})")
     if compile_seconds:
         print("compile time (s): " + ", ".join(f"{k} {v:.1f}" for k, v in compile_seconds.items()))
-    return {"mode": "ablation", "case": case.name, "steps_per_rep": steps, "matmul_gflops": matmul,
+    return {"mode": "ablation", "case": case.name, "steps_per_rep": steps, "matmul_gflops": matmul, "rounds": timings,
             "variants": {name: {"seconds": s, "images_per_s": steps * batch / s.median,
                                 "speed_vs_ganforge": paired_ratio(reference, s),
                                 "speed_vs_textbook": paired_ratio(stats["textbook"], s) if textbook else None}
@@ -259,8 +256,36 @@ def bf16_drift(case: Case, steps: int) -> dict[str, Any]:
     return {"steps": steps, "max_rel_diff": max_rel(runs[0], runs[2]), "float32_repeat_diff": max_rel(runs[0], runs[1])}
 
 
+def profile(args: argparse.Namespace) -> dict[str, Any]:
+    """Where ganforge's step spends its time: torch.profiler's operators by self CPU time, for the chosen case."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    case = build_cases([args.case])[0]
+    trainer = build_variant(case, Variant("ganforge"))
+    steps = args.steps or (1 if args.quick else 3)
+    for _ in range(2):
+        trainer.train_step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        for _ in range(steps):
+            trainer.train_step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    rows = [[e.key, e.count // steps, e.self_cpu_time_total / steps / 1e3, f"{e.self_cpu_time_total / total:.1%}"]
+            for e in events[:15]]
+    print_table(f"profile of ganforge's step, {case.name} ({steps} steps; self CPU time per step)",
+                ["operator", "calls/step", "ms/step", "share"], rows)
+    return {"mode": "profile", "case": case.name, "steps": steps, "total_ms_per_step": total / steps / 1e3,
+            "operators": [{"name": e.key, "calls_per_step": e.count / steps,
+                           "ms_per_step": e.self_cpu_time_total / steps / 1e3,
+                           "share": e.self_cpu_time_total / total} for e in events[:40]]}
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ablation", action="store_true", help="remove/add one optimisation at a time")
+    p.add_argument("--profile", action="store_true", help="torch.profiler: where ganforge's step spends its time")
     p.add_argument("--case", default="dcgan-64x64x1", choices=["dcgan-64x64x1", "dcgan-32x32x3", "mnist-dcgan"],
                    help="the case --ablation takes apart (mnist-dcgan: the default preset as shipped, EMA on)")
     p.add_argument("--steps", type=int, default=None, help="training steps per repetition")
@@ -270,9 +295,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
 @benchmark("train_step", help="DCGAN 64x64x1 and 32x32x3 training steps: ganforge vs the textbook loop",
            options=add_options)
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    result = ablation(args) if args.ablation else compare(args)
+    mode = "ablation" if args.ablation else "profile" if args.profile else "compare"
+    result = {"ablation": ablation, "profile": profile, "compare": compare}[mode](args)
     if not args.no_write:
-        write_result("train_step" + (f"-ablation-{args.case}" if args.ablation else ""), result)
+        write_result("train_step" + (f"-{mode}-{args.case}" if mode != "compare" else ""), result)
     return result
 
 

@@ -188,6 +188,18 @@ def test_evaluation_does_not_change_training(evaluated_run, tmp_path):
     assert fids[0] == fids[1] and len([f for f in fids[0] if f is not None]) == 3
 
 
+def test_missing_inception_weights_stop_training_before_the_first_step(tmp_path, monkeypatch):
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics import inception
+    from ganforge.training.trainer import train
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(inception, "fid_helper_path", lambda: None)
+    with pytest.raises(GanforgeError, match="no Inception weights found"):
+        train("mnist-dcgan", out=tmp_path / "run", overrides=[*EVAL_RUN, "eval.extractor=inception"], quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
 def test_eval_config_is_validated():
     from ganforge.config import build_config
     from ganforge.errors import GanforgeError

@@ -94,25 +94,30 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
     name = extractor or default_extractor(config.model.resolution, config.model.channels)
     net = build_extractor(name, options)
     chosen = choose_metrics(metrics, net)
-    device = net.device
-    generator = load_generator(model, device=device, use_ema=use_ema)
-    fake, fake_shape = extract_all(net, generated_batches(generator, n, seed, device), "fake")
-    real = _real_set(net, chosen, ref, dataset or config.data.dataset, n_real if n_real is not None else n,
-                     data_dir, options.download, config.model.resolution, config.model.channels, use_cache)
-    check_same_images(real.meta.get("image_shape"), fake_shape, _real_name(real), str(model))
+    generator = load_generator(model, device=net.device, use_ema=use_ema)
+    dataset = dataset or config.data.dataset
+    fit = config.data.resize and dataset == config.data.dataset  # the training data, converted as training did
+    # real images first: a wrong dataset, statistics file or image size fails before minutes of generation
+    real = _real_set(net, chosen, ref, dataset, n_real if n_real is not None else n, data_dir, options.download,
+                     config.model.resolution, config.model.channels, use_cache, fit)
+    model_shape = (config.model.channels, config.model.resolution, config.model.resolution)
+    check_same_images(real.meta.get("image_shape"), model_shape, _real_name(real), str(model))
+    if any(METRICS.get(name).uses_real for name in chosen):
+        check_compatible(real.meta, net)
+    fake, fake_shape = extract_all(net, generated_batches(generator, n, seed, net.device), "fake")
     values = run_metrics(chosen, real, fake, net, seed)
     return _result(values, net, real, {"model": str(model), **info, "use_ema": use_ema, "n": fake.count,
                                        "seed": seed, "image_shape": list(fake_shape)}, start)
 
 
 def _real_set(net: Extractor, metrics: list[str], ref: str | Path | None, dataset: str, n: int, data_dir: str,
-              download: bool, resolution: int, channels: int, use_cache: bool) -> RealSet:
+              download: bool, resolution: int, channels: int, use_cache: bool, fit: bool = False) -> RealSet:
     if not any(METRICS.get(name).uses_real for name in metrics):
         return RealSet(FeatureSet(), {"extractor": net.name, "weights_sha256": net.weights_sha256,
                                       "resize": net.resize, "dataset": None, "n": 0})
     if ref is not None:
         return load_stats(ref)
-    return dataset_features(dataset, net, n, data_dir, download, resolution, channels, use_cache)
+    return dataset_features(dataset, net, n, data_dir, download, resolution, channels, use_cache, fit)
 
 
 def _real_name(real: RealSet) -> str:
@@ -192,41 +197,46 @@ def format_table(result: dict[str, Any]) -> str:
     ext = result["extractor"]
     note = "" if ext["comparable"] else " (not comparable with published numbers)"
     head = (f"extractor {ext['extractor']} (weights {ext['weights_sha256'][:12]}, resize {ext['resize']}){note}; "
-            f"real {result['real'].get('n', 0)}, generated {result['fake']['n']}")
+            f"real {result['real'].get('n') or '?'}, generated {result['fake']['n']}")
     return "\n".join([head, *(f"{k:<{width}}  {v}" for k, v in rows)])
 
 
 # ------------------------------------------------------------------------------------------------ training
 class TrainingEvaluator:
-    """Evaluation during training: the extractor and real features are built once, on first use.
+    """Evaluation during training: the extractor is built when training starts (a missing weights file stops the
+    run before its first step), the real features on first use.
 
     Generated images come from a fixed seed (the same noise every time, so successive values compare the
-    generator, not the noise), and every call runs inside a forked RNG so training continues exactly as without it.
+    generator, not the noise), and everything runs inside a forked RNG so training continues exactly as without it.
     """
 
     def __init__(self, config: Any, device: torch.device) -> None:
         self.config = config
         self.device = device
-        self.extractor: Extractor | None = None
         self.real: RealSet | None = None
-        self.metrics: list[str] = []
-
-    def _setup(self) -> None:
-        ev, model = self.config.eval, self.config.model
-        name = ev.extractor or default_extractor(model.resolution, model.channels)
-        self.extractor = build_extractor(name, ExtractorOptions(device=str(self.device)))
+        ev, model = config.eval, config.model
+        with torch.random.fork_rng(devices=self._devices()):
+            name = ev.extractor or default_extractor(model.resolution, model.channels)
+            try:
+                self.extractor = build_extractor(name, ExtractorOptions(device=str(device)))
+            except GanforgeError as error:
+                raise GanforgeError(f"{error} (evaluation during training: --set eval.every=0 trains without it)") \
+                    from None
         self.metrics = choose_metrics(list(ev.metrics), self.extractor)
-        self.real = _real_set(self.extractor, self.metrics, None, self.config.data.dataset, ev.n,
-                              self.config.data.data_dir, False, model.resolution, model.channels, True)
+
+    def _devices(self) -> list[torch.device]:
+        return [self.device] if self.device.type == "cuda" else []
 
     def __call__(self, generator: nn.Module) -> dict[str, Any]:
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            if self.extractor is None:
-                self._setup()
-            seed = self.config.train.seed + 1
-            fake, shape = extract_all(self.extractor, generated_batches(generator, self.config.eval.n, seed,
-                                                                        self.device), "fake")
-            check_same_images(self.real.meta.get("image_shape"), shape, self.config.data.dataset, "the generator")
+        config = self.config
+        with torch.random.fork_rng(devices=self._devices()):
+            if self.real is None:
+                self.real = _real_set(self.extractor, self.metrics, None, config.data.dataset, config.eval.n,
+                                      config.data.data_dir, False, config.model.resolution, config.model.channels,
+                                      True, config.data.resize)
+            seed = config.train.seed + 1
+            fake, shape = extract_all(self.extractor, generated_batches(generator, config.eval.n, seed, self.device),
+                                      "fake")
+            check_same_images(self.real.meta.get("image_shape"), shape, config.data.dataset, "the generator")
             values = run_metrics(self.metrics, self.real, fake, self.extractor, seed)
         return {k: v for k, v in values.items() if isinstance(v, (int, float))}

@@ -143,5 +143,6 @@ def build_extractor(name: str, options: ExtractorOptions | None = None) -> Extra
 
 
 def default_extractor(resolution: int, channels: int) -> str:
-    """lenet-mnist for MNIST-shaped data (28x28 gray), where Inception features say little; else inception."""
-    return "lenet-mnist" if channels == 1 and resolution == 28 else "inception"
+    """lenet-mnist for gray (digit-like) data at any size (resized to 28x28), where Inception features say little and
+    its weights may be missing offline; inception for colour images."""
+    return "lenet-mnist" if channels == 1 else "inception"

