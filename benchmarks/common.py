@@ -329,7 +329,9 @@ _RUN_DIRS: list[Any] = []
 
 
 def ganforge_trainer(preset: str, overrides: Sequence[str] = ()) -> Any:
-    """ganforge's real Trainer for `preset` + overrides, writing its run files to a temporary folder."""
+    """ganforge's real Trainer for `preset` + overrides, writing its run files to a temporary folder.
+
+    Evaluation during training is off (a benchmark times `train_step`, which never runs it)."""
     import tempfile
 
     from ganforge.config import build_config
@@ -337,7 +339,7 @@ def ganforge_trainer(preset: str, overrides: Sequence[str] = ()) -> Any:
 
     folder = tempfile.TemporaryDirectory(prefix="ganforge-bench-")
     _RUN_DIRS.append(folder)  # removed when the process ends
-    config = build_config(preset, overrides=list(overrides))
+    config = build_config(preset, overrides=["eval.every=0", *overrides])
     return Trainer(config, Path(folder.name) / "run", progress=False, quiet=True)
 
 

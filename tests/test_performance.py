@@ -1,4 +1,5 @@
-"""The speed switches (train.channels_last, train.compile, train.threads) change how, never what, is computed."""
+"""The speed switches (train.channels_last, train.compile, train.threads, optim.fused) and the joint D forward change
+how, never what, is computed."""
 
 from __future__ import annotations
 
@@ -36,6 +37,36 @@ def test_channels_last_trains_the_same_numbers_in_nhwc(tmp_path):
     assert conv_weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
     assert not all(p.is_contiguous() for p in conv_weights)
     for a, b in zip(losses(default, 4), losses(nhwc, 4)):
+        assert b == pytest.approx(a, rel=1e-5)
+
+
+@pytest.mark.parametrize("preset, overrides, joint", [
+    ("mnist-mlp", [], True),
+    ("mnist-mlp", ["model.pack=2"], True),  # one logit per pack: the split follows the packs
+    ("mnist-dcgan", TINY, False),  # BatchNorm mixes the batch: the textbook's two forwards
+    ("mnist-hinge", TINY, False),  # spectral norm's power iteration runs once per forward
+])
+def test_one_d_forward_over_both_batches_gives_the_separate_logits(tmp_path, preset, overrides, joint):
+    trainer = Trainer(build_config(preset, overrides=list(overrides)), tmp_path / "run", quiet=True)
+    algorithm = trainer.algorithm
+    assert algorithm.joint_forward is joint
+    torch.manual_seed(0)
+    real, fake = torch.rand(2, 8, 1, 28, 28) * 2 - 1
+    trainer.discriminator.eval()  # the same BatchNorm/SN state for both ways of scoring
+    with torch.no_grad():
+        together = algorithm.score_real_and_fake(real, fake)
+        apart = trainer.discriminator(real), trainer.discriminator(fake)
+    for a, b in zip(together, apart):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_and_foreach_adam_train_the_same_numbers(tmp_path):
+    def run(name: str, fused: str) -> list[dict[str, float]]:
+        trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=5", f"optim.fused={fused}"]),
+                          tmp_path / name, quiet=True)
+        return losses(trainer, 5)
+
+    for a, b in zip(run("foreach", "false"), run("fused", "true")):
         assert b == pytest.approx(a, rel=1e-5)
 
 

@@ -40,6 +40,15 @@ def has_batchnorm(net: nn.Module) -> bool:
     return any(isinstance(m, _BATCHNORMS) for m in net.modules())
 
 
+def scores_samples_independently(net: nn.Module) -> bool:
+    """True when one forward over a concatenated batch gives exactly the logits of separate forwards: no layer mixes
+    samples (BatchNorm, minibatch features) and none changes state per forward (spectral norm's power iteration)."""
+    from torch.nn.utils import parametrize
+
+    return not any(isinstance(m, (*_BATCHNORMS, MinibatchStdDev, MinibatchDiscrimination))
+                   or parametrize.is_parametrized(m) for m in net.modules())
+
+
 class MinibatchStdDev(nn.Module):
     """Karras et al. 2018: the standard deviation of every feature over a group of samples, averaged to one number
     per group and given to each sample of the group. A collapsed G yields near-zero spread, which D can see."""

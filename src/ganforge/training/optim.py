@@ -17,8 +17,9 @@ OPTIMIZERS: Registry[OptimizerBuilder] = Registry("optimizer")
 
 @OPTIMIZERS.register("adam", help="Adam with optim.beta1/beta2 (DCGAN: 0.5, 0.999)")
 def adam(params: Iterable[torch.nn.Parameter], lr: float, config: OptimizerConfig) -> torch.optim.Optimizer:
+    fused = {"fused": True} if config.fused else {"foreach": True}
     return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2), weight_decay=config.weight_decay,
-                            foreach=True)
+                            **fused)
 
 
 @OPTIMIZERS.register("rmsprop", help="RMSprop (the WGAN paper's optimiser)")

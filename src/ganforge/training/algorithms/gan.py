@@ -12,12 +12,14 @@ phase D's loss; `algorithm.balance_threshold` skips D's step while its loss is b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ...augment import diff_augment
 from ...config import Config
 from ...errors import GanforgeError
-from ...models.stabilizers import has_batchnorm
+from ...models.stabilizers import has_batchnorm, scores_samples_independently
 from ...regularizers import Penalties
 from ..distributed import unwrap
 from .base import ALGORITHMS, Algorithm, Phase
@@ -61,6 +63,7 @@ class TwoPhaseGAN(Algorithm):
                                 f"gradients, which the BatchNorm layers of discriminator "
                                 f"'{config.model.discriminator}' mix across the batch; set model.d_norm=layer "
                                 f"(or none)")
+        self.joint_forward = scores_samples_independently(unwrap(trainer.discriminator))
         self._fakes: torch.Tensor | None = None
         self._real: torch.Tensor | None = None
 
@@ -82,8 +85,7 @@ class TwoPhaseGAN(Algorithm):
         generated = t.generate(real.shape[0], with_graph=self.reuse_fakes)
         self._fakes = generated if self.reuse_fakes else None
         fake = self.d_input(generated.detach())
-        real_logits = t.discriminator(real)
-        fake_logits = t.discriminator(fake)
+        real_logits, fake_logits = self.score_real_and_fake(real, fake)
         self._real = real
         loss = t.loss.discriminator(real_logits, fake_logits, self.real_target)
         out = {"d_real": t.loss.score(real_logits), "d_fake": t.loss.score(fake_logits)}
@@ -92,6 +94,17 @@ class TwoPhaseGAN(Algorithm):
             out[f"penalty_{name}"] = value.detach()
         out["loss"] = loss
         return out
+
+    def score_real_and_fake(self, real: torch.Tensor, fake: torch.Tensor,
+                            d: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's logits for both batches: the textbook's two forwards, or one over both batches concatenated when D
+        scores every sample on its own (the same logits from bigger matmuls: 1.3x an MLP epoch on 2 cores)."""
+        d = d or self.trainer.discriminator
+        if not self.joint_forward:
+            return d(real), d(fake)
+        logits = d(torch.cat([real, fake]))
+        n_real = logits.shape[0] * real.shape[0] // (real.shape[0] + fake.shape[0])  # a packed D: one logit per pack
+        return logits[:n_real], logits[n_real:]
 
     def generator_loss(self) -> dict[str, torch.Tensor]:
         t = self.trainer

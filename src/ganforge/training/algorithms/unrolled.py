@@ -79,7 +79,7 @@ class UnrolledGAN(TwoPhaseGAN):
             def score(x: Tensor) -> Tensor:
                 return functional_call(net, {**params, **buffers}, (x,))
 
-            loss = t.loss.discriminator(score(real), score(fake), self.real_target)
+            loss = t.loss.discriminator(*self.score_real_and_fake(real, fake, score), self.real_target)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()),
                                                          create_graph=self.second_order)))
             params = self.update(params, grads, states, hyper, i)
