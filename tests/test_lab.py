@@ -74,3 +74,11 @@ def test_lab_bad_input(tmp_path, args, message):
     result = run_cli("lab", *args, "--out", str(tmp_path / "lab"))
     assert result.returncode == 2 and message in result.stderr and result.stderr.startswith("error:")
     assert not (tmp_path / "lab").exists()
+
+
+def test_every_recipe_trains_a_few_steps():
+    from ganforge.lab.recipes import RECIPES
+
+    for name in RECIPES.names():
+        outcome = train_toy(name, "ring8", seed=0, steps=3, snapshots=0)
+        assert outcome.failure is None and outcome.coverage.total_modes == 8, name

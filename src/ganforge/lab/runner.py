@@ -153,6 +153,7 @@ def _plot(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.9 * cols, 1.9 * len(rows)), squeeze=False)
     limit = float(mixture.centres.abs().max()) + 1.0
     centres = mixture.centres.numpy()
+    steps = {tuple(step for step, _ in o.snapshots) for o in outcomes.values()}
     for r, recipe in enumerate(rows):
         for c in range(cols):
             ax = axes[r][c]
@@ -167,7 +168,7 @@ def _plot(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
                 xy = torch.tensor(points).clamp(-limit, limit).numpy()
                 ax.scatter(xy[:, 0], xy[:, 1], s=1, alpha=0.5, color="tab:blue")
                 ax.scatter(centres[:, 0], centres[:, 1], s=12, marker="x", color="tab:red", linewidths=0.8)
-                if r == 0:
+                if r == 0 or len(steps) > 1:  # recipes of different lengths: every panel says its step
                     ax.set_title(f"step {step}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(recipe, fontsize=8)

@@ -2,7 +2,7 @@
 
 Points are (N, model.channels) vectors: `channels` is the dimension of the data (2 for the lab's ring and grid).
 G: z -> 2 hidden layers of 128 ReLU units -> linear to the data dimension. D: 2 hidden layers of 128 ReLU units ->
-one logit. `model.g_width`/`model.d_width` change the hidden size.
+one logit. `model.g_width`/`model.d_width` change the hidden size; `toy-mlp-deep` is a 4-hidden-layer generator.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from .registry import DISCRIMINATORS, GENERATORS
 
 
 class ToyGenerator(nn.Module):
-    def __init__(self, latent_dim: int, dim: int, width: int) -> None:
+    def __init__(self, latent_dim: int, dim: int, width: int, depth: int = 2) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.output_shape = (dim,)
-        self.net = nn.Sequential(nn.Linear(latent_dim, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, dim))
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(latent_dim if i == 0 else width, width), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)
@@ -41,6 +43,12 @@ class ToyDiscriminator(nn.Module):
 @GENERATORS.register("toy-mlp", help="2D-lab generator: 2 x 128 ReLU layers, linear output of model.channels values")
 def toy_generator(config: ModelConfig) -> nn.Module:
     return ToyGenerator(config.latent_dim, config.channels, config.g_width)
+
+
+@GENERATORS.register("toy-mlp-deep", help="2D-lab generator with 4 hidden ReLU layers of model.g_width (the depth of "
+                                          "VEEGAN's and PacGAN's 2D generator): sharper jumps between modes")
+def toy_generator_deep(config: ModelConfig) -> nn.Module:
+    return ToyGenerator(config.latent_dim, config.channels, config.g_width, depth=4)
 
 
 @DISCRIMINATORS.register("toy-mlp", help="2D-lab discriminator: 2 x 128 ReLU layers, one logit")
