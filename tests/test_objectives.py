@@ -137,6 +137,9 @@ def test_minibatch_features_see_collapse():
     std = MinibatchStdDev(group_size=4)
     assert torch.all(std(torch.ones(8, 5)) < 1e-3)  # identical samples: no spread
     assert torch.all(std(torch.randn(8, 5)) > 0.3)
+    features = torch.randn(8, 5)  # sample i is in group column i % 2; each column's mean std over features
+    expected = features.reshape(4, 2, 5).var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=1).repeat(4)
+    assert torch.allclose(std(features).view(-1), expected, atol=1e-6)
     config = build_config("mnist-dcgan", overrides=[*TINY_DCGAN, "model.minibatch_std=true",
                                                     "model.minibatch_discrimination=6"])
     d = build_discriminator(config.model)

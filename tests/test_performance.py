@@ -70,6 +70,38 @@ def test_fused_and_foreach_adam_train_the_same_numbers(tmp_path):
         assert b == pytest.approx(a, rel=1e-5)
 
 
+def test_direct_fused_adam_step_equals_torch_fused_adam_bit_for_bit():
+    from ganforge.training.optim import FusedAdam
+
+    torch.manual_seed(0)
+    ours, stock = (torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Linear(5, 2)) for _ in range(2))
+    stock.load_state_dict(ours.state_dict())
+    opt_ours = FusedAdam(ours.parameters(), lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3)
+    opt_stock = torch.optim.Adam(stock.parameters(), lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3, fused=True)
+    x = torch.randn(8, 6)
+    for step in range(6):
+        for net, opt in ((ours, opt_ours), (stock, opt_stock)):
+            opt.zero_grad(set_to_none=True)
+            out = net(x) if step != 3 else net[0](x)  # step 3: the last layer gets no gradient and must not move
+            out.square().mean().backward()
+            for group in opt.param_groups:
+                group["lr"] = 1e-2 / (step + 1)
+            opt.step()
+        for a, b in zip(ours.parameters(), stock.parameters()):
+            assert torch.equal(a, b)
+    assert all(torch.equal(opt_ours.state[a]["exp_avg_sq"], opt_stock.state[b]["exp_avg_sq"])
+               for a, b in zip(ours.parameters(), stock.parameters()))
+
+
+def test_channels_last_is_the_default_for_convolutional_nets_only(tmp_path):
+    conv = Trainer(build_config("mnist-dcgan", overrides=TINY), tmp_path / "conv", quiet=True)
+    assert conv.memory_format == torch.channels_last
+    weight = next(p for p in conv.discriminator.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    dense = Trainer(build_config("digits-mlp", overrides=["train.steps=1"]), tmp_path / "dense", quiet=True)
+    assert dense.memory_format == torch.contiguous_format and dense.stream.images.is_contiguous()
+
+
 def test_channels_last_run_resumes_exactly(tmp_path):
     settings = [*TINY, "train.channels_last=true", "train.log_every=1", "train.checkpoint_every=2"]
     train("mnist-dcgan", out=tmp_path / "whole", overrides=settings, quiet=True)

@@ -113,7 +113,7 @@ class TrainConfig:
     backend: str = "auto"  # multi-process only: gloo on CPU, nccl on CUDA
     sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
     dist_timeout: float = 300.0  # seconds to wait for every rank at the rendezvous and at each collective
-    channels_last: bool = False  # NHWC layout for conv nets and real batches (oneDNN/cuDNN convs prefer it)
+    channels_last: bool = True  # NHWC layout when G or D has convolutions (1.06-1.16x on 2 CPU cores; see README)
     compile: bool = False  # torch.compile G and D at start-up (timed apart; eager again if it fails)
     threads: int = 0  # torch intra-op threads; 0 = PyTorch's default (one per core)
 

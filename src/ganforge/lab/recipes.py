@@ -38,8 +38,8 @@ RECIPES.add("minibatch", {"model": {"minibatch_discrimination": 5}},
             help="minibatch discrimination, 5 kernels of 5 (Salimans et al. 2016)")
 RECIPES.add("minibatch-std", {"model": {"minibatch_std": True}}, help="minibatch standard deviation (Karras 2018)")
 RECIPES.add("minibatch-std-deep", {"model": {"generator": "toy-mlp-deep", "g_width": 256, "minibatch_std": True},
-                                   "train": {"steps": 10000}},
-            help="minibatch std with a 4 x 256 generator (the depth of PacGAN's) and 10,000 steps: the lab's best")
+                                   "train": {"steps": 20000}},
+            help="minibatch std with a 4 x 256 generator (the depth of PacGAN's) and 20,000 steps: the lab's best")
 RECIPES.add("r1", {"regularize": {"penalties": {"r1": 1.0}}}, help="R1 penalty, gamma 1 (Mescheder et al. 2018)")
 RECIPES.add("lsgan", {"loss": {"name": "least-squares"}}, help="least-squares loss (Mao et al. 2017)")
 RECIPES.add("hinge-sn", {"loss": {"name": "hinge"}, "model": {"spectral_norm": True}},

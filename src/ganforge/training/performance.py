@@ -21,9 +21,11 @@ from ..config import TrainConfig
 log = logging.getLogger("ganforge")
 
 
-def memory_format(train: TrainConfig) -> torch.memory_format:
-    """NHWC (channels-last) when asked: oneDNN on CPUs and cuDNN on tensor-core GPUs run convolutions faster in it."""
-    return torch.channels_last if train.channels_last else torch.contiguous_format
+def memory_format(train: TrainConfig, *nets: nn.Module) -> torch.memory_format:
+    """NHWC (channels-last) when asked and some network convolves: oneDNN on CPUs and cuDNN on tensor-core GPUs run
+    convolutions faster in it; fully connected nets keep the default layout (NHWC would only add copies there)."""
+    convolves = any(isinstance(m, nn.modules.conv._ConvNd) for net in nets for m in net.modules())
+    return torch.channels_last if train.channels_last and convolves else torch.contiguous_format
 
 
 def apply_threads(train: TrainConfig) -> None:

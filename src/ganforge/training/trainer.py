@@ -107,11 +107,12 @@ class PhaseLoop:
             for _ in range(phase.repeats):
                 out = phase.loss()
                 loss = out["loss"]
-                if not torch.isfinite(loss):
-                    raise NonFiniteLoss(self._non_finite_message(phase.name, loss.item()))
+                value = loss.item()  # one scalar read (torch.isfinite would be four small ops and the same sync)
+                if not math.isfinite(value):
+                    raise NonFiniteLoss(self._non_finite_message(phase.name, value))
                 if phase.skip is not None and phase.skip(out):
                     self.skips[phase.name] = self.skips.get(phase.name, 0) + 1
-                    self.on_skip(phase.name, loss.item())
+                    self.on_skip(phase.name, value)
                     continue
                 phase.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -175,20 +176,22 @@ class Trainer(PhaseLoop):
                                 f"{self.dist.world_size} processes; use a multiple of {self.dist.world_size}")
         self.batch_size = t.batch_size // self.dist.world_size  # per rank
         performance.apply_threads(t)
-        self.memory_format = performance.memory_format(t)
         seed_everything(t.seed + self.dist.rank)
 
         dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
                                config.model.resolution, config.model.channels)
         dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
+
+        seed_everything(t.seed)  # identical initial weights on every rank
+        generator = build_generator(config.model).to(self.device)
+        discriminator = build_discriminator(config.model).to(self.device)
+        self.memory_format = performance.memory_format(t, generator, discriminator)
+        generator = performance.to_layout(generator, self.memory_format)
+        discriminator = performance.to_layout(discriminator, self.memory_format)
         labels = dataset.labels.to(self.device) if dataset.labels is not None else None
         images = dataset.images.to(self.device).contiguous(memory_format=self.memory_format)
         self.stream = BatchStream(images, t.batch_size, t.seed, labels,
                                   rank=self.dist.rank, world_size=self.dist.world_size)
-
-        seed_everything(t.seed)  # identical initial weights on every rank
-        generator = performance.to_layout(build_generator(config.model).to(self.device), self.memory_format)
-        discriminator = performance.to_layout(build_discriminator(config.model).to(self.device), self.memory_format)
         self.compile_seconds = performance.compile_gan(generator, discriminator, self.batch_size,
                                                        config.model.latent_dim, self.device) if t.compile else 0.0
         if t.compile and not self.quiet:
