@@ -19,10 +19,10 @@ class FusedAdam(torch.optim.Adam):
     """torch's fused Adam, stepped straight into its kernel once every parameter has state.
 
     `torch.optim.Adam.step` spends ~120 us per call in Python (hooks, grouping tensors by device and dtype, checks)
-    before the one fused kernel runs; for an MLP GAN, with zero_grad's profiler scope, that is 4-5 % of a step. After the first step, this class
-    calls the same kernel with the same arguments, so the updates are identical bit for bit; anything unusual (a
-    closure, a parameter without state yet, a sparse or non-dense gradient, AMSGrad, tensor learning rates) goes through
-    the stock path.
+    before its one fused kernel runs: 1.02x an MLP GAN epoch, with the plain zero_grad below. After the first step,
+    this class calls the same kernel with the same arguments, so the updates are identical bit for bit; anything
+    unusual (a closure, a parameter without state yet, a sparse gradient, mixed devices or dtypes, AMSGrad, AdamW's
+    decoupled decay, a tensor learning rate) goes through the stock step.
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -35,6 +35,8 @@ class FusedAdam(torch.optim.Adam):
         if groups is None:
             return super().step(closure)
         for group, params in groups:
+            if not params:  # a group with no gradients this step (a frozen part of the network)
+                continue
             states = [self.state[p] for p in params]
             steps = [s["step"] for s in states]
             torch._foreach_add_(steps, 1)
@@ -56,7 +58,8 @@ class FusedAdam(torch.optim.Adam):
         """Each group's parameters that have a gradient, or None when the stock step must run."""
         groups = []
         for group in self.param_groups:
-            if group["amsgrad"] or group["differentiable"] or group["capturable"] or not isinstance(group["lr"], float):
+            if (group["amsgrad"] or group["differentiable"] or group["capturable"]
+                    or group.get("decoupled_weight_decay") or not isinstance(group["lr"], float)):
                 return None
             params = [p for p in group["params"] if p.grad is not None]
             for p in params:
