@@ -21,8 +21,8 @@ class FusedAdam(torch.optim.Adam):
     `torch.optim.Adam.step` spends ~120 us per call in Python (hooks, grouping tensors by device and dtype, checks)
     before its one fused kernel runs: 1.02x an MLP GAN epoch, with the plain zero_grad below. After the first step,
     this class calls the same kernel with the same arguments, so the updates are identical bit for bit; anything
-    unusual (a closure, a parameter without state yet, a sparse gradient, mixed devices or dtypes, AMSGrad, AdamW's
-    decoupled decay, a tensor learning rate) goes through the stock step.
+    unusual (a group whose `fused` flag was turned off, a closure, a parameter without state yet, a sparse gradient,
+    mixed devices or dtypes, AMSGrad, AdamW's decoupled decay, a tensor learning rate) goes through the stock step.
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -58,7 +58,7 @@ class FusedAdam(torch.optim.Adam):
         """Each group's parameters that have a gradient, or None when the stock step must run."""
         groups = []
         for group in self.param_groups:
-            if (group["amsgrad"] or group["differentiable"] or group["capturable"]
+            if (not group["fused"] or group["amsgrad"] or group["differentiable"] or group["capturable"]
                     or group.get("decoupled_weight_decay") or not isinstance(group["lr"], float)):
                 return None
             params = [p for p in group["params"] if p.grad is not None]
