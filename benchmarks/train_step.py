@@ -101,6 +101,18 @@ def for_loop_adam(trainer: Any, case: Case) -> None:
             group["foreach"], group["fused"] = False, None
 
 
+def stock_convolutions(trainer: Any, case: Case) -> None:
+    """Every layer of ganforge.models.blocks back to the torch convolution it subclasses (oneDNN's kernels)."""
+    from ganforge.models import blocks
+
+    stock = {blocks.ProjectionConvTranspose2d: torch.nn.ConvTranspose2d, blocks.FullMapConv2d: torch.nn.Conv2d,
+             blocks.ThinInputConv2d: torch.nn.Conv2d, blocks.ThinOutputConvTranspose2d: torch.nn.ConvTranspose2d}
+    for net in (trainer.generator, trainer.discriminator):
+        for module in net.modules():
+            if type(module) in stock:
+                module.__class__ = stock[type(module)]
+
+
 def bf16_autocast(trainer: Any, case: Case) -> None:
     """Forward passes under bfloat16 autocast (weights, gradients and optimiser state stay float32)."""
     step = trainer.train_step
@@ -118,6 +130,7 @@ def ablation_variants(channels_last_default: bool) -> list[Variant]:
         Variant("ganforge (preset defaults)"),
         Variant("- preloaded data (textbook DataLoader)", tweak=textbook_data),
         Variant("- D frozen in phase G", tweak=d_not_frozen),
+        Variant("- matmul/fold layers (stock convolutions)", tweak=stock_convolutions),
         Variant("- fused Adam (foreach: optim.fused=false)", ["optim.fused=false"]),
         Variant("- fused Adam (for-loop Adam)", tweak=for_loop_adam),
         Variant("- G forward reused (reuse_fakes=false)", ["algorithm.reuse_fakes=false"]),

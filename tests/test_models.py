@@ -1,9 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
 from ganforge.models import build_discriminator, build_generator, count_parameters
+from ganforge.models.blocks import (FullMapConv2d, ProjectionConvTranspose2d, ThinInputConv2d,
+                                  ThinOutputConvTranspose2d)
 
 
 @pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (64, 1), (8, 1)])
@@ -50,3 +53,53 @@ def test_weight_inits(init):
 def test_impossible_dcgan_resolution_is_a_user_error():
     with pytest.raises(GanforgeError, match="cannot build resolution 30"):
         build_generator(ModelConfig(resolution=30))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_matmul_convolutions_compute_what_the_stock_convolutions_compute(layout):
+    """DCGAN's first G layer and D head run as one matmul: same outputs and gradients as torch's convolutions, in
+    both layouts, and the stock convolution for any other input size."""
+    torch.manual_seed(0)
+    project = ProjectionConvTranspose2d(16, 8, 4, 1, 0, bias=True).to(memory_format=layout)
+    head = FullMapConv2d(8, 3, 4, 1, 0, bias=True).to(memory_format=layout)
+    z = torch.randn(5, 16, 1, 1, requires_grad=True)
+    features = project(z)
+    reference = F.conv_transpose2d(z, project.weight, project.bias)
+    assert features.is_contiguous(memory_format=layout) and torch.allclose(features, reference, atol=1e-6)
+    logits = head(features)
+    expected = F.conv2d(reference, head.weight, head.bias)
+    assert logits.shape == (5, 3, 1, 1) and torch.allclose(logits, expected, atol=1e-6)
+    params = [z, project.weight, project.bias, head.weight, head.bias]
+    for fast, stock in zip(torch.autograd.grad(logits.square().sum(), params),
+                           torch.autograd.grad(expected.square().sum(), params)):
+        assert torch.allclose(fast, stock, rtol=1e-5, atol=1e-5)
+    larger = torch.randn(5, 8, 6, 6)  # a kernel smaller than the map: an ordinary convolution
+    assert torch.equal(head(larger), F.conv2d(larger, head.weight, head.bias))
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_folded_image_end_convolutions_compute_what_the_stock_convolutions_compute(layout, channels):
+    """DCGAN's last G layer (forward by fold) and first D layer (input gradient by fold): same values, gradients and
+    second derivatives (gradient penalties differentiate D's input gradient) as torch's convolutions."""
+    torch.manual_seed(0)
+    to_image = ThinOutputConvTranspose2d(6, channels, 4, 2, 1, bias=True).double().to(memory_format=layout)
+    from_image = ThinInputConv2d(channels, 6, 4, 2, 1, bias=True).double().to(memory_format=layout)
+    h = torch.randn(3, 6, 5, 5, dtype=torch.double).contiguous(memory_format=layout).requires_grad_()
+    images = to_image(h)
+    reference = F.conv_transpose2d(h, to_image.weight, to_image.bias, 2, 1)
+    assert images.shape == (3, channels, 10, 10) and torch.allclose(images, reference)
+    scores = from_image(images)
+    expected = F.conv2d(reference, from_image.weight, from_image.bias, 2, 1)
+    assert torch.allclose(scores, expected)
+    params = [h, to_image.weight, to_image.bias, from_image.weight, from_image.bias]
+    fast = torch.autograd.grad(scores.square().sum(), [images, *params], create_graph=True)
+    stock = torch.autograd.grad(expected.square().sum(), [reference, *params], create_graph=True)
+    for a, b in zip(fast, stock):
+        assert torch.allclose(a, b)
+    penalty = [from_image.weight, h]  # a gradient penalty on D's input gradient, differentiated once more
+    for a, b in zip(torch.autograd.grad(fast[0].square().sum(), penalty),
+                    torch.autograd.grad(stock[0].square().sum(), penalty)):
+        assert torch.allclose(a, b)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast takes the stock convolutions
+        assert to_image.float()(h.float()).dtype == torch.bfloat16

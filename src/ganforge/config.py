@@ -45,6 +45,7 @@ class ModelConfig:
     d_norm: str = "default"  # D's normalisation layers: default (the architecture's), none, or layer
     pack: int = 1  # PacGAN: D judges m samples at once, concatenated along channels (Lin et al. 2018)
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
+    minibatch_std_group: int = 4  # samples per minibatch-std group (ProGAN's 4); the batch is split into such groups
     minibatch_discrimination: int = 0  # kernels of Salimans et al.'s minibatch discrimination before D's head; 0 = off
 
 
@@ -505,6 +506,8 @@ def _validate_objectives(config: Config, loss: Any, penalties: Any, augments: An
     _require(not m.spectral_norm_layers or m.spectral_norm,
              "model.spectral_norm_layers names layers to normalise, but model.spectral_norm is false; set "
              "model.spectral_norm=true")
+    _require(m.minibatch_std_group >= 2,
+             f"model.minibatch_std_group must be >= 2 (a spread needs two samples), got {m.minibatch_std_group}")
     _require(m.minibatch_discrimination >= 0,
              f"model.minibatch_discrimination must be >= 0 (0 = off), got {m.minibatch_discrimination}")
     _require(config.loss.label_smoothing == 0 or loss.has_targets,

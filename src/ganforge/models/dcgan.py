@@ -11,6 +11,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import GanforgeError
+from .blocks import FullMapConv2d, ProjectionConvTranspose2d, ThinInputConv2d, ThinOutputConvTranspose2d
 from .registry import DISCRIMINATORS, GENERATORS
 
 
@@ -34,12 +35,12 @@ class DCGANGenerator(nn.Module):
         self.output_shape = (channels, resolution, resolution)
         base, doublings = resolution_plan(resolution)
         ch = width * 2 ** (doublings - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False),
+        layers: list[nn.Module] = [ProjectionConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [ThinOutputConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -51,13 +52,13 @@ class DCGANDiscriminator(nn.Module):
         super().__init__()
         self.input_shape = (channels, resolution, resolution)
         base, doublings = resolution_plan(resolution)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [ThinInputConv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(doublings - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)  # one logit from the whole last feature map
+        self.head = FullMapConv2d(ch, 1, base, 1, 0, bias=False)  # one logit from the whole last feature map
         self.feature_shape = (ch, base, base)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -132,7 +132,7 @@ def add_minibatch_features(net: nn.Module, config: ModelConfig) -> None:
     in_features = math.prod(net.feature_shape)
     extras: list[nn.Module] = []
     if config.minibatch_std:
-        extras.append(MinibatchStdDev())
+        extras.append(MinibatchStdDev(config.minibatch_std_group))
     if config.minibatch_discrimination:
         extras.append(MinibatchDiscrimination(in_features, config.minibatch_discrimination))
     extra_dim = int(config.minibatch_std) + config.minibatch_discrimination
