@@ -151,6 +151,18 @@ def test_minibatch_features_see_collapse():
     assert d.eval()(changed)[0] != d(x)[0]
 
 
+def test_minibatch_std_group_size_is_configurable_and_validated():
+    config = build_config("mnist-dcgan", overrides=[*TINY_DCGAN, "model.minibatch_std=true",
+                                                    "model.minibatch_std_group=8"])
+    stds = [m for m in build_discriminator(config.model).modules() if isinstance(m, MinibatchStdDev)]
+    assert [m.group_size for m in stds] == [8]
+    features = torch.randn(16, 5)  # groups of 8: two columns, samples i and i + 2 share one
+    expected = features.reshape(8, 2, 5).var(dim=0, unbiased=False).add(1e-8).sqrt().mean(dim=1).repeat(8)
+    assert torch.allclose(stds[0](features).view(-1), expected, atol=1e-6)
+    with pytest.raises(GanforgeError, match="model.minibatch_std_group must be >= 2"):
+        build_config("mnist-dcgan", overrides=["model.minibatch_std_group=1"])
+
+
 def test_d_norm_swaps_batchnorm():
     layer = build_discriminator(build_config("mnist-dcgan", overrides=["model.d_norm=layer"]).model)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in layer.modules())
