@@ -14,7 +14,10 @@ ratio; bf16 autocast also reports how far its losses drift from float32.
 
 `--profile` lists the operators ganforge's step spends its time in (torch.profiler), to see what is left.
 
-    python -m benchmarks.train_step [--quick] [--ablation | --profile] [--case NAME] [--reps N] [--steps K]
+`--layers` times each layer of ganforge.models.blocks in the case's model against the torch convolution it replaces,
+on the inputs training gives it and with the gradients training asks of it.
+
+    python -m benchmarks.train_step [--quick] [--ablation | --profile | --layers] [--case NAME] [--reps N] [--steps K]
 """
 
 from __future__ import annotations
@@ -287,9 +290,67 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
                            "share": e.self_cpu_time_total / total} for e in events[:40]]}
 
 
+def layers(args: argparse.Namespace) -> dict[str, Any]:
+    """Each blocks layer (as the trainer builds and feeds it) against the stock convolution with the same weights."""
+    import copy
+
+    from ganforge.models import blocks
+
+    # class -> (stock class, does training need the input's gradient, the weight's gradient)
+    roles = {blocks.ProjectionConvTranspose2d: (torch.nn.ConvTranspose2d, False, True),
+             blocks.FullMapConv2d: (torch.nn.Conv2d, True, True),
+             blocks.ThinOutputConvTranspose2d: (torch.nn.ConvTranspose2d, True, True),
+             blocks.ThinInputConv2d: (torch.nn.Conv2d, True, False)}  # phase G: D frozen, G wants the image grad
+    case = build_cases([args.case])[0]
+    trainer = build_variant(case, Variant("ganforge"))
+    inputs: dict[str, torch.Tensor] = {}
+    found = {f"{net_name}.{name}": module for net_name, net in (("G", trainer.generator), ("D", trainer.discriminator))
+             for name, module in net.named_modules() if type(module) in roles}
+    def keep_first_input(key: str) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]:
+        def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            inputs.setdefault(key, args[0].detach().clone())
+        return hook
+
+    hooks = [m.register_forward_pre_hook(keep_first_input(key)) for key, m in found.items()]
+    trainer.train_step()
+    for hook in hooks:
+        hook.remove()
+
+    def run(layer: torch.nn.Module, x: torch.Tensor, input_grad: bool, weight_grad: bool) -> Callable[[], None]:
+        x = x.requires_grad_(input_grad)
+        layer.weight.requires_grad_(weight_grad)
+        wanted = [t for t, on in ((x, input_grad), (layer.weight, weight_grad)) if on]
+
+        def call() -> None:
+            out = layer(x)
+            torch.autograd.grad(out, wanted, torch.ones_like(out))
+        return call
+
+    cases: dict[str, Callable[[], None]] = {}
+    for key, layer in found.items():
+        stock_class, input_grad, weight_grad = roles[type(layer)]
+        stock = copy.deepcopy(layer)
+        stock.__class__ = stock_class
+        cases[f"{key} {type(layer).__name__}"] = run(layer, inputs[key].clone(), input_grad, weight_grad)
+        cases[f"{key} stock"] = run(stock, inputs[key].clone(), input_grad, weight_grad)
+    timings = interleave_quiet(cases, reps(args, full=15, quick=3), matmul_probe(), warmup=2)
+    rows, result = [], {}
+    names = list(cases)
+    for fast, stock in zip(names[::2], names[1::2]):
+        ratio = paired_ratio(timings.stats[stock], timings.stats[fast])
+        rows.append([fast, f"{timings.stats[fast].median * 1e3:.2f}", f"{timings.stats[stock].median * 1e3:.2f}",
+                     f"{ratio.median:.2f} ({ratio.low:.2f}-{ratio.high:.2f})"])
+        result[fast] = {"ms": timings.stats[fast], "stock_ms": timings.stats[stock], "speed_up": ratio}
+    print_table(f"blocks layers vs torch's convolutions, {case.name} batch {BATCH} (forward + the gradients "
+                f"training takes; {timings.kept} of {timings.rounds} rounds kept)",
+                ["layer", "ms", "stock ms", "speed-up (range)"], rows)
+    return {"mode": "layers", "case": case.name, "layers": result, "rounds": timings}
+
+
 def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ablation", action="store_true", help="remove/add one optimisation at a time")
     p.add_argument("--profile", action="store_true", help="torch.profiler: where ganforge's step spends its time")
+    p.add_argument("--layers", action="store_true", help="ganforge's matmul/fold layers vs torch's convolutions")
     p.add_argument("--case", default="dcgan-64x64x1", choices=["dcgan-64x64x1", "dcgan-32x32x3", "mnist-dcgan"],
                    help="the case --ablation takes apart (mnist-dcgan: the default preset as shipped, EMA on)")
     p.add_argument("--steps", type=int, default=None, help="training steps per repetition")
@@ -299,8 +360,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
 @benchmark("train_step", help="DCGAN 64x64x1 and 32x32x3 training steps: ganforge vs the textbook loop",
            options=add_options)
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    mode = "ablation" if args.ablation else "profile" if args.profile else "compare"
-    result = {"ablation": ablation, "profile": profile, "compare": compare}[mode](args)
+    mode = "ablation" if args.ablation else "profile" if args.profile else "layers" if args.layers else "compare"
+    result = {"ablation": ablation, "profile": profile, "layers": layers, "compare": compare}[mode](args)
     if not args.no_write:
         write_result("train_step" + (f"-{mode}-{args.case}" if mode != "compare" else ""), result)
     return result

@@ -225,9 +225,10 @@ def test_compiled_training_matches_eager(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["train_step", "mlp_epoch", "sample", "scaling"])
-def test_benchmark_runs_in_quick_mode(name):
-    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--quick", "--no-write", "--reps", "1"],
+@pytest.mark.parametrize("name, mode", [("train_step", []), ("train_step", ["--layers"]), ("mlp_epoch", []),
+                                        ("sample", []), ("scaling", [])])
+def test_benchmark_runs_in_quick_mode(name, mode):
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", *mode, "--quick", "--no-write", "--reps", "1"],
                             cwd=REPO, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| " in result.stdout  # the results table
