@@ -65,7 +65,6 @@ class FullMapConv2d(nn.Conv2d):
         return out.view(x.shape[0], self.out_channels, 1, 1)
 
 
-
 def _fold_conv_transpose(h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int], padding: tuple[int, int],
                          output_size: tuple[int, int]) -> torch.Tensor:
     """conv_transpose2d(h, weight) as one matmul (every input pixel's channel vector times every kernel tap) and a
