@@ -24,7 +24,7 @@ class FusedAdam(torch.optim.Adam):
     identical bit for bit, and it runs torch's wrapper only when a step hook is registered or a profiler is on.
     Anything unusual (a group whose `fused` flag was turned off, a closure, a parameter without state yet, a sparse
     gradient, mixed devices or dtypes, AMSGrad, AdamW's decoupled decay, a tensor learning rate) takes the stock step.
-    Together: 1.03x an MLP GAN epoch.
+    Measured on the course MLP's G: 300 us per step here against 320 us for torch's fused Adam (kernel alone: 258).
     """
 
     def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float],
@@ -60,9 +60,9 @@ class FusedAdam(torch.optim.Adam):
         return None
 
     def _match_gradient_layouts(self) -> None:
-        """Copy a gradient laid out unlike its parameter into the parameter's layout. torch's fused CPU kernel pairs
-        elements in memory order, so it would pair the wrong ones (autograd lays gradients out like their
-        parameters; a user-assigned gradient need not be)."""
+        """Copy a gradient laid out unlike its parameter into the parameter's layout: torch's fused CPU kernel
+        updates such a pair wrongly (off by 0.4 after two steps in tests/test_performance.py). Autograd lays
+        gradients out like their parameters; a user-assigned gradient need not be."""
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None and p.grad.stride() != p.stride() and p.grad.layout is torch.strided:
@@ -101,9 +101,9 @@ class FusedAdam(torch.optim.Adam):
 def _dense_views(param: torch.Tensor, *alike: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """A parameter and its gradient and moments (laid out alike) as views the fused kernel walks without copying.
 
-    The kernel copies any non-contiguous tensor to NCHW and back: 7 copies per channels-last conv weight per step
-    (5 ms of a 64x64 DCGAN step). It works element by element, so permuting all four to NHWC order alike changes
-    nothing it computes."""
+    Given channels-last conv weights, the kernel makes contiguous copies of them (the profiler shows the clones:
+    5 ms of a 64x64 DCGAN step). It works element by element, so permuting all four tensors to NHWC order alike,
+    which makes them contiguous views, changes nothing it computes."""
     if param.dim() == 4 and not param.is_contiguous() and param.is_contiguous(memory_format=torch.channels_last):
         return tuple(t.permute(0, 2, 3, 1) for t in (param, *alike))
     return (param, *alike)
