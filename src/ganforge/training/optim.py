@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import torch
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 from ..config import OptimizerConfig
 from ..registry import Registry
@@ -69,8 +70,6 @@ class FusedAdam(torch.optim.Adam):
                     p.grad = torch.empty_like(p).copy_(p.grad)
 
     def _has_step_hooks(self) -> bool:
-        from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
-
         return bool(self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
                     or _global_optimizer_pre_hooks or _global_optimizer_post_hooks)
 
