@@ -28,6 +28,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """A 4-D tensor stored NHWC (and not also plain contiguous, as 1-channel or 1x1 tensors can be)."""
+    return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -16,14 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils import is_channels_last
+
 
 def _nhwc_flat(t: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, H*W*C): a view when t is channels-last, a copy otherwise."""
     return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
 
 
-def _is_channels_last(t: torch.Tensor) -> bool:
-    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+def _with_bias(out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
 class ProjectionConvTranspose2d(nn.ConvTranspose2d):
@@ -37,11 +39,11 @@ class ProjectionConvTranspose2d(nn.ConvTranspose2d):
         n, kh, kw = x.shape[0], *self.kernel_size
         z = x.reshape(n, self.in_channels)
         w = self.weight
-        if _is_channels_last(w):
+        if is_channels_last(w):
             out = (z @ _nhwc_flat(w)).view(n, kh, kw, self.out_channels).permute(0, 3, 1, 2)
         else:
             out = (z @ w.reshape(self.in_channels, -1)).view(n, self.out_channels, kh, kw)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return _with_bias(out, self.bias)
 
     def _is_projection(self, x: torch.Tensor, output_size: list[int] | None) -> bool:
         return (x.dim() == 4 and x.shape[2:] == (1, 1) and output_size is None and self.groups == 1
@@ -56,7 +58,7 @@ class FullMapConv2d(nn.Conv2d):
         if not (x.dim() == 4 and x.shape[2:] == self.kernel_size and self.padding == (0, 0) and self.groups == 1
                 and self.dilation == (1, 1)):
             return super().forward(x)
-        if _is_channels_last(x):
+        if is_channels_last(x):
             out = _nhwc_flat(x) @ _nhwc_flat(self.weight).t()
         else:
             out = x.reshape(x.shape[0], -1) @ self.weight.reshape(self.out_channels, -1).t()
@@ -140,7 +142,7 @@ class ThinInputConv2d(nn.Conv2d):
         if not (_foldable(self, x, self.in_channels) and torch.is_grad_enabled() and x.requires_grad):
             return super().forward(x)
         out = _FoldedInputGradConv.apply(x, self.weight, self.stride, self.padding)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return _with_bias(out, self.bias)
 
 
 class ThinOutputConvTranspose2d(nn.ConvTranspose2d):
@@ -151,4 +153,4 @@ class ThinOutputConvTranspose2d(nn.ConvTranspose2d):
         if not (_foldable(self, x, self.out_channels) and output_size is None):
             return super().forward(x, output_size)
         out = _FoldedConvTranspose.apply(x, self.weight, self.stride, self.padding, self.output_padding)
-        return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return _with_bias(out, self.bias)

@@ -11,6 +11,7 @@ from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimize
 
 from ..config import OptimizerConfig
 from ..registry import Registry
+from ..utils import is_channels_last
 
 OptimizerBuilder = Callable[[Iterable[torch.nn.Parameter], float, OptimizerConfig], torch.optim.Optimizer]
 OPTIMIZERS: Registry[OptimizerBuilder] = Registry("optimizer")
@@ -34,7 +35,7 @@ class FusedAdam(torch.optim.Adam):
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         if closure is not None or self._has_step_hooks() or torch.autograd.profiler._is_profiler_enabled:
-            return _hooked(FusedAdam._step)(self, closure)
+            return self._step_with_hooks(closure)
         return self._step(closure)
 
     step.hooked = True  # type: ignore[attr-defined]  # torch.optim: do not wrap this step; it wraps itself
@@ -59,6 +60,8 @@ class FusedAdam(torch.optim.Adam):
                                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
                                    grad_scale=None, found_inf=None)
         return None
+
+    _step_with_hooks = torch.optim.Optimizer.profile_hook_step(_step)  # the scope and hooks every stock step has
 
     def _match_gradient_layouts(self) -> None:
         """Copy a gradient laid out unlike its parameter into the parameter's layout: torch's fused CPU kernel
@@ -103,14 +106,9 @@ def _dense_views(param: torch.Tensor, *alike: torch.Tensor) -> tuple[torch.Tenso
     Given channels-last conv weights, the kernel makes contiguous copies of them (the profiler shows the clones:
     5 ms of a 64x64 DCGAN step). It works element by element, so permuting all four tensors to NHWC order alike,
     which makes them contiguous views, changes nothing it computes."""
-    if param.dim() == 4 and not param.is_contiguous() and param.is_contiguous(memory_format=torch.channels_last):
+    if is_channels_last(param):
         return tuple(t.permute(0, 2, 3, 1) for t in (param, *alike))
     return (param, *alike)
-
-
-def _hooked(step: Callable[..., float | None]) -> Callable[..., float | None]:
-    """`step` inside torch's profiler scope and step-hook dispatch, as every stock optimiser's step runs."""
-    return torch.optim.Optimizer.profile_hook_step(step)
 
 
 def _stock_adam_step() -> Callable[..., float | None]:
