@@ -5,7 +5,9 @@ sigmoid + BCELoss, default Adam 2e-4. ganforge's side is `Trainer.train_step()` 
 model, optimiser and batch of 64), 78 steps = one epoch (the incomplete last batch is dropped on both sides).
 Epochs are interleaved between matmul probes (only quiet rounds count, see common.interleave_quiet); the variants
 with `train.compile` report their one-off compile time apart from the epoch time and how many epochs it takes to
-earn it back.
+earn it back. The `floor` row is the same computation with no framework at all (floor.HandWrittenMLPStep: bare
+kernels, the backward by hand, on the same data path): the limit of this step on this machine, so the table shows
+how much of ganforge's time is overhead and how much is the kernels.
 
     python -m benchmarks.mlp_epoch [--quick] [--reps N]
 """
@@ -20,9 +22,11 @@ import torch
 
 from benchmarks.common import (benchmark, count_flops, ganforge_trainer, interleave_quiet, main_for, matmul_probe,
                                paired_ratio, print_table, reps, write_result)
+from benchmarks.floor import HandWrittenMLPStep
 from benchmarks.textbook import TextbookMLP, images_hwc
 
 PRESET = "mnist-mlp"
+FLOOR = "floor: hand-written, no framework"
 
 # label -> extra overrides of the preset (its defaults first: that is what `ganforge train mnist-mlp` runs)
 VARIANTS: dict[str, list[str]] = {
@@ -49,6 +53,23 @@ def textbook_epoch(textbook: TextbookMLP, threads: int) -> Callable[[], None]:
     return epoch
 
 
+def floor_epoch(trainer: Any, steps: int, threads: int) -> Callable[[], None]:
+    """Hand-written steps from the trainer's initial weights, on a data stream of their own."""
+    from ganforge.data import BatchStream
+
+    floor = HandWrittenMLPStep(trainer)
+    stream = BatchStream(trainer.stream.images, trainer.batch_size, seed=0)
+    noise = torch.Generator().manual_seed(0)
+    latent_dim = trainer.config.model.latent_dim
+
+    def epoch() -> None:
+        torch.set_num_threads(threads)
+        for _ in range(steps):
+            floor.step(stream.next(), torch.randn(trainer.batch_size, latent_dim, generator=noise))
+
+    return epoch
+
+
 @benchmark("mlp_epoch", help="the course's MLP GAN, one epoch of 5,000 MNIST digits: ganforge vs the textbook loop")
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ganforge.data import load_dataset
@@ -66,6 +87,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cases = {"textbook": textbook_epoch(textbook, threads)}
     for label, trainer in trainers.items():
         cases[label] = run_epoch(trainer, steps, trainer.config.train.threads or threads)
+    cases[FLOOR] = floor_epoch(trainers["ganforge (preset defaults)"], steps, threads)
+    flops[FLOOR] = flops["ganforge (preset defaults)"]
     n_reps = reps(args, full=7, quick=2)
     timings = interleave_quiet(cases, n_reps, matmul_probe(threads), warmup=1)
     torch.set_num_threads(threads)
@@ -86,8 +109,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"kept, {threads} threads; matmul {machine:.0f} GFLOP/s",
                 ["path", "s/epoch", "spread", "images/s", "GFLOP/s", "of matmul", "speed-up (range)",
                  "compile s", "epochs to repay"], rows)
+    overhead = paired_ratio(stats["ganforge (preset defaults)"], stats[FLOOR])  # time over the floor's time
+    print(f"ganforge's epoch takes {overhead.median:.2f}x the hand-written floor's time "
+          f"({overhead.low:.2f}-{overhead.high:.2f} over rounds)")
     out = {"steps_per_epoch": steps, "threads": threads, "matmul_gflops": timings.probe, "rounds": timings,
-           "paths": result}
+           "paths": result, "ganforge_time_over_floor": overhead}
     if not args.no_write:
         write_result("mlp_epoch", out)
     return out

@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repo root
 
+from benchmarks.floor import HandWrittenMLPStep  # noqa: E402
 from benchmarks.textbook import TextbookDCGAN, TextbookMLP, images_hwc  # noqa: E402
 from ganforge.config import build_config  # noqa: E402
 from ganforge.data import BatchStream  # noqa: E402
@@ -71,6 +72,22 @@ def test_mlp_matches_the_course_loop(tmp_path):
                            noise_generator=torch.Generator().manual_seed(0))
     assert same_weights(textbook.G, trainer.generator) and same_weights(textbook.D, trainer.discriminator)
     assert_same_run(lambda: textbook.step(next(textbook.batches)), trainer, (textbook.G, textbook.D))
+
+
+def test_the_benchmarks_hand_written_floor_computes_ganforges_step(tmp_path):
+    """benchmarks.floor is only a fair limit if it does the trainer's work: same batches and noise, same numbers."""
+    trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=8"]), tmp_path / "run", quiet=True)
+    floor = HandWrittenMLPStep(trainer)
+    stream = BatchStream(trainer.stream.images, 64, seed=0)
+    noise = torch.Generator().manual_seed(0)
+    for step in range(STEPS):
+        expected = floor.step(stream.next(), torch.randn(64, 100, generator=noise))
+        got = trainer.train_step()
+        assert (float(got["loss_d"]), float(got["loss_g"])) == pytest.approx(expected, rel=RTOL), f"step {step + 1}"
+    names = [n for n, _ in trainer.generator.named_parameters()] + [n for n, _ in trainer.discriminator.named_parameters()]
+    ours = [*trainer.generator.parameters(), *trainer.discriminator.parameters()]
+    for name, a, b in zip(names, ours, floor.g + floor.d):
+        assert torch.allclose(a, b, rtol=0, atol=WEIGHT_ATOL), name
 
 
 def test_the_textbook_batches_are_ganforges_batches(tmp_path):

@@ -40,6 +40,10 @@ RECIPES.add("minibatch-std", {"model": {"minibatch_std": True}}, help="minibatch
 RECIPES.add("minibatch-std-deep", {"model": {"generator": "toy-mlp-deep", "g_width": 256, "minibatch_std": True},
                                    "train": {"steps": 20000}},
             help="minibatch std with a 4 x 256 generator (the depth of PacGAN's) and 20,000 steps: the lab's best")
+RECIPES.add("minibatch-std-r1", {"model": {"generator": "toy-mlp-deep", "g_width": 256, "minibatch_std": True},
+                                 "regularize": {"penalties": {"r1": 0.1}},
+                                 "train": {"steps": 40000, "batch_size": 512}},
+            help="minibatch-std-deep plus an R1 penalty (gamma 0.1), batch 512, 40,000 steps: the lab's best on grid25")
 RECIPES.add("r1", {"regularize": {"penalties": {"r1": 1.0}}}, help="R1 penalty, gamma 1 (Mescheder et al. 2018)")
 RECIPES.add("lsgan", {"loss": {"name": "least-squares"}}, help="least-squares loss (Mao et al. 2017)")
 RECIPES.add("hinge-sn", {"loss": {"name": "hinge"}, "model": {"spectral_norm": True}},
