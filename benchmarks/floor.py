@@ -27,10 +27,12 @@ class HandWrittenMLPStep:
         g_layers = [m for m in trainer.generator.net if isinstance(m, torch.nn.Linear)]
         d_layers = [m for m in trainer.discriminator.body if isinstance(m, torch.nn.Linear)]
         d_layers.append(trainer.discriminator.head)
-        self.g = [t.detach().clone() for m in g_layers for t in (m.weight, m.bias)]
-        self.d = [t.detach().clone() for m in d_layers for t in (m.weight, m.bias)]
-        self.g_state = self._adam_state(trainer.opt_g, [t for m in g_layers for t in (m.weight, m.bias)])
-        self.d_state = self._adam_state(trainer.opt_d, [t for m in d_layers for t in (m.weight, m.bias)])
+        g_params = [t for m in g_layers for t in (m.weight, m.bias)]
+        d_params = [t for m in d_layers for t in (m.weight, m.bias)]
+        self.g = [t.detach().clone() for t in g_params]
+        self.d = [t.detach().clone() for t in d_params]
+        self.g_state = self._adam_state(trainer.opt_g, g_params)
+        self.d_state = self._adam_state(trainer.opt_d, d_params)
         group = trainer.opt_g.param_groups[0]
         self.beta1, self.beta2 = group["betas"]
         self.eps = group["eps"]

@@ -39,7 +39,7 @@ RECIPES.add("minibatch", {"model": {"minibatch_discrimination": 5}},
 RECIPES.add("minibatch-std", {"model": {"minibatch_std": True}}, help="minibatch standard deviation (Karras 2018)")
 RECIPES.add("minibatch-std-deep", {"model": {"generator": "toy-mlp-deep", "g_width": 256, "minibatch_std": True},
                                    "train": {"steps": 20000}},
-            help="minibatch std with a 4 x 256 generator (the depth of PacGAN's) and 20,000 steps: the lab's best")
+            help="minibatch std with a 4 x 256 generator (the depth of PacGAN's) and 20,000 steps: the lab's best on ring8")
 RECIPES.add("minibatch-std-r1", {"model": {"generator": "toy-mlp-deep", "g_width": 256, "minibatch_std": True},
                                  "regularize": {"penalties": {"r1": 0.1}},
                                  "train": {"steps": 40000, "batch_size": 512}},
