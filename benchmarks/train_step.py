@@ -109,7 +109,8 @@ def stock_convolutions(trainer: Any, case: Case) -> None:
     from ganforge.models import blocks
 
     stock = {blocks.ProjectionConvTranspose2d: torch.nn.ConvTranspose2d, blocks.FullMapConv2d: torch.nn.Conv2d,
-             blocks.ThinInputConv2d: torch.nn.Conv2d, blocks.ThinOutputConvTranspose2d: torch.nn.ConvTranspose2d}
+             blocks.ThinInputConv2d: torch.nn.Conv2d, blocks.ThinOutputConvTranspose2d: torch.nn.ConvTranspose2d,
+             blocks.SmallMapConv2d: torch.nn.Conv2d, blocks.SmallMapConvTranspose2d: torch.nn.ConvTranspose2d}
     for net in (trainer.generator, trainer.discriminator):
         for module in net.modules():
             if type(module) in stock:
@@ -300,7 +301,9 @@ def layers(args: argparse.Namespace) -> dict[str, Any]:
     roles = {blocks.ProjectionConvTranspose2d: (torch.nn.ConvTranspose2d, False, True),
              blocks.FullMapConv2d: (torch.nn.Conv2d, True, True),
              blocks.ThinOutputConvTranspose2d: (torch.nn.ConvTranspose2d, True, True),
-             blocks.ThinInputConv2d: (torch.nn.Conv2d, True, False)}  # phase G: D frozen, G wants the image grad
+             blocks.ThinInputConv2d: (torch.nn.Conv2d, True, False),  # phase G: D frozen, G wants the image grad
+             blocks.SmallMapConv2d: (torch.nn.Conv2d, True, True),
+             blocks.SmallMapConvTranspose2d: (torch.nn.ConvTranspose2d, True, True)}
     case = build_cases([args.case])[0]
     trainer = build_variant(case, Variant("ganforge"))
     inputs: dict[str, torch.Tensor] = {}

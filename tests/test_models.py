@@ -5,8 +5,8 @@ import torch.nn.functional as F
 from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
 from ganforge.models import build_discriminator, build_generator, count_parameters
-from ganforge.models.blocks import (FullMapConv2d, ProjectionConvTranspose2d, ThinInputConv2d,
-                                  ThinOutputConvTranspose2d)
+from ganforge.models.blocks import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d,
+                                  ThinInputConv2d, ThinOutputConvTranspose2d)
 
 
 @pytest.mark.parametrize("resolution,channels", [(28, 1), (32, 3), (64, 1), (8, 1)])
@@ -103,3 +103,36 @@ def test_folded_image_end_convolutions_compute_what_the_stock_convolutions_compu
         assert torch.allclose(a, b)
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast takes the stock convolutions
         assert to_image.float()(h.float()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_small_map_matmul_convolutions_compute_what_the_stock_convolutions_compute(layout):
+    """G's transposed convolution up from 4x4 and D's convolution down to 4x4 as matmuls: same values, gradients and
+    second derivatives as torch's, the caller's layout kept, and the stock convolutions on larger maps."""
+    torch.manual_seed(0)
+    up = SmallMapConvTranspose2d(6, 5, 4, 2, 1, bias=True).double().to(memory_format=layout)
+    down = SmallMapConv2d(5, 7, 4, 2, 1, bias=True).double().to(memory_format=layout)
+    h = torch.randn(3, 6, 4, 4, dtype=torch.double).contiguous(memory_format=layout).requires_grad_()
+    features = up(h)
+    reference = F.conv_transpose2d(h, up.weight, up.bias, 2, 1)
+    assert features.is_contiguous(memory_format=layout) and torch.allclose(features, reference)
+    scores = down(features)
+    expected = F.conv2d(reference, down.weight, down.bias, 2, 1)
+    assert scores.shape == (3, 7, 4, 4) and scores.is_contiguous(memory_format=layout)
+    assert torch.allclose(scores, expected)
+    params = [h, up.weight, up.bias, down.weight, down.bias]
+    fast = torch.autograd.grad(scores.square().sum(), [features, *params], create_graph=True)
+    stock = torch.autograd.grad(expected.square().sum(), [reference, *params], create_graph=True)
+    for a, b in zip(fast, stock):
+        assert torch.allclose(a, b)
+    assert fast[2].is_contiguous(memory_format=layout) and fast[4].is_contiguous(memory_format=layout)
+    penalty = [down.weight, up.weight, h]  # a gradient penalty on D's input gradient, differentiated once more
+    for a, b in zip(torch.autograd.grad(fast[0].square().sum() + fast[1].square().sum(), penalty),
+                    torch.autograd.grad(stock[0].square().sum() + stock[1].square().sum(), penalty)):
+        assert torch.allclose(a, b)
+    with torch.no_grad():  # sampling takes the same forms
+        assert torch.allclose(up(h), reference)
+    larger = torch.randn(2, 5, 16, 16, dtype=torch.double).contiguous(memory_format=layout)  # an 8x8 output
+    assert torch.equal(down(larger), F.conv2d(larger, down.weight, down.bias, 2, 1))
+    odd = torch.randn(2, 5, 7, 7, dtype=torch.double)  # windows that do not tile the input: the stock convolution
+    assert torch.equal(down(odd), F.conv2d(odd, down.weight, down.bias, 2, 1))

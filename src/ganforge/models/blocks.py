@@ -8,6 +8,12 @@ and the input gradient of D's first layer) is one matmul plus a fold, 3-10x fast
 Every class keeps the parameters, their names and the initialisation of the torch layer it subclasses, so
 checkpoints, spectral norm and init code see ordinary convolutions, and any other shape or setting takes the stock
 convolution. Results equal the stock ones up to float rounding (tests/test_models.py).
+
+On small maps (D's last strided convolution down to 4x4, G's first strided transposed convolution up from 4x4)
+oneDNN runs at about two thirds of the matmul rate with 256-512 channels, while im2col there is cheap: forward and
+both gradients are matmuls over patch rows (a convolution), or of every pixel with every kernel tap followed by
+strided adds of the taps (a transposed convolution, which is also the convolution's input gradient): 1.3x per
+layer with 256-512 channels, break-even with 128-256 (`python -m benchmarks.train_step --layers`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ from ..utils import is_channels_last
 def _nhwc_flat(t: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) -> (N, H*W*C): a view when t is channels-last, a copy otherwise."""
     return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
+
+
+def _flat_weight(weight: torch.Tensor) -> torch.Tensor:
+    """(O, I, kh, kw) -> (O, I*kh*kw) as a view: taps-then-channels order for a channels-last weight."""
+    if is_channels_last(weight):
+        return _nhwc_flat(weight)
+    return weight.reshape(weight.shape[0], -1)
 
 
 def _with_bias(out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -58,10 +71,8 @@ class FullMapConv2d(nn.Conv2d):
         if not (x.dim() == 4 and x.shape[2:] == self.kernel_size and self.padding == (0, 0) and self.groups == 1
                 and self.dilation == (1, 1)):
             return super().forward(x)
-        if is_channels_last(x):
-            out = _nhwc_flat(x) @ _nhwc_flat(self.weight).t()
-        else:
-            out = x.reshape(x.shape[0], -1) @ self.weight.reshape(self.out_channels, -1).t()
+        flat = _nhwc_flat(x) if is_channels_last(x) else x.reshape(x.shape[0], -1)
+        out = flat @ _flat_weight(self.weight).t()
         if self.bias is not None:
             out = out + self.bias
         return out.view(x.shape[0], self.out_channels, 1, 1)
@@ -124,14 +135,19 @@ class _FoldedConvTranspose(torch.autograd.Function):
 
 
 THIN = 64  # channels x kernel taps on the thin side at or below which the folded forms pay (measured at 1 and 3)
+SMALL_MAP = 16  # pixels of the small side at or below which the matmul forms pay (4x4 pays, 8x8 loses)
+
+
+def _plain(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
+    """A plain 2-D convolution of a 4-D input outside autocast (whose dtype casts are the stock convolution's
+    business): the forms of this module cover exactly that."""
+    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+            and isinstance(conv.padding, tuple) and x.dim() == 4 and not torch.is_autocast_enabled(x.device.type))
 
 
 def _foldable(conv: nn.modules.conv._ConvNd, x: torch.Tensor, thin_channels: int) -> bool:
-    """Whether the folded form applies: a plain 2-D convolution, few channels on the thin side, no autocast (its
-    dtype casts are the stock convolution's business)."""
-    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
-            and isinstance(conv.padding, tuple) and thin_channels * conv.kernel_size[0] * conv.kernel_size[1] <= THIN
-            and x.dim() == 4 and not torch.is_autocast_enabled(x.device.type))
+    """Whether the folded form applies: a plain convolution with few channels on the thin side."""
+    return _plain(conv, x) and thin_channels * conv.kernel_size[0] * conv.kernel_size[1] <= THIN
 
 
 class ThinInputConv2d(nn.Conv2d):
@@ -154,3 +170,131 @@ class ThinOutputConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x, output_size)
         out = _FoldedConvTranspose.apply(x, self.weight, self.stride, self.padding, self.output_padding)
         return _with_bias(out, self.bias)
+
+
+def _patch_rows(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                padding: tuple[int, int]) -> tuple[torch.Tensor, int, int]:
+    """im2col in one copy: each output pixel's input patch as a row (N*Ho*Wo, C*kh*kw), ordered like the weight's
+    flat view, so that the convolution is rows @ _flat_weight(weight).t(). Differentiable (views, pad, one copy)."""
+    (kh, kw), (ph, pw) = weight.shape[2:], padding
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, pw, pw, ph, ph))
+    patches = padded.unfold(1, kh, stride[0]).unfold(2, kw, stride[1])  # (N, Ho, Wo, C, kh, kw)
+    if is_channels_last(weight):
+        patches = patches.permute(0, 1, 2, 4, 5, 3)
+    return patches.reshape(-1, patches[0, 0, 0].numel()), patches.shape[1], patches.shape[2]
+
+
+def _conv_by_matmul(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                    padding: tuple[int, int]) -> torch.Tensor:
+    """conv2d(x, weight) as patch rows times the flat weight; the result is channels-last."""
+    rows, height, width = _patch_rows(x, weight, stride, padding)
+    out = rows @ _flat_weight(weight).t()
+    return out.view(x.shape[0], height, width, weight.shape[0]).permute(0, 3, 1, 2)
+
+
+def _conv_transpose_by_matmul(h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
+                              padding: tuple[int, int]) -> torch.Tensor:
+    """conv_transpose2d(h, weight) (weight (in, out, kh, kw); output padding 0) as every input pixel's channel
+    vector times every kernel tap, one matmul, then kh*kw strided adds of the taps; the result is channels-last."""
+    n, in_ch, height, width = h.shape
+    out_ch, (kh, kw), (sh, sw), (ph, pw) = weight.shape[1], weight.shape[2:], stride, padding
+    taps = h.permute(0, 2, 3, 1).reshape(-1, in_ch) @ _flat_weight(weight)
+    if is_channels_last(weight):
+        taps = taps.view(n, height, width, kh, kw, out_ch)
+    else:
+        taps = taps.view(n, height, width, out_ch, kh, kw).permute(0, 1, 2, 4, 5, 3)
+    full_h, full_w = (height - 1) * sh + kh, (width - 1) * sw + kw
+    out = taps.new_zeros(n, full_h, full_w, out_ch)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, i:i + (height - 1) * sh + 1:sh, j:j + (width - 1) * sw + 1:sw] += taps[:, :, :, i, j]
+    return out[:, ph:full_h - ph, pw:full_w - pw].permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+
+def _conv_weight_grad_by_matmul(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor,
+                                stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+    """The gradient of conv2d(x, weight)'s weight given the output's gradient, laid out like the weight."""
+    rows, _, _ = _patch_rows(x, weight, stride, padding)
+    flat = grad.permute(0, 2, 3, 1).reshape(-1, weight.shape[0]).t() @ rows
+    out_ch, in_ch, kh, kw = weight.shape
+    if is_channels_last(weight):
+        return flat.view(out_ch, kh, kw, in_ch).permute(0, 3, 1, 2)
+    return flat.view(weight.shape)
+
+
+class _MatmulConv(torch.autograd.Function):
+    """conv2d with its forward and both gradients as matmuls (the input gradient is a transposed convolution)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],  # type: ignore[override]
+                padding: tuple[int, int]) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.stride, ctx.padding = stride, padding
+        return _conv_by_matmul(x, weight, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _conv_transpose_by_matmul(grad, weight, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = _conv_weight_grad_by_matmul(x, grad, weight, ctx.stride, ctx.padding)
+        return grad_x, grad_w, None, None
+
+
+class _MatmulConvTranspose(torch.autograd.Function):
+    """conv_transpose2d with its forward and both gradients as matmuls: its input gradient is conv2d(grad, weight),
+    its weight gradient that convolution's weight gradient with the input in the place of the output's gradient."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],  # type: ignore[override]
+                padding: tuple[int, int]) -> torch.Tensor:
+        ctx.save_for_backward(h, weight)
+        ctx.stride, ctx.padding = stride, padding
+        return _conv_transpose_by_matmul(h, weight, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        h, weight = ctx.saved_tensors
+        grad_h = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_h = _conv_by_matmul(grad, weight, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = _conv_weight_grad_by_matmul(grad, h, weight, ctx.stride, ctx.padding)
+        return grad_h, grad_w, None, None
+
+
+def _in_layout_of(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The matmul forms return channels-last maps; a network kept in the default layout gets its layout back."""
+    return out if is_channels_last(x) else out.contiguous()
+
+
+class SmallMapConv2d(nn.Conv2d):
+    """A convolution down to a small map (DCGAN D's last strided layer, 8x8 -> 4x4) as matmuls over patch rows,
+    forward and both gradients: oneDNN runs at about half the matmul rate there."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (_plain(self, x) and self._fits_small_map(x)):
+            return super().forward(x)
+        out = _MatmulConv.apply(x, self.weight, self.stride, self.padding)
+        return _with_bias(_in_layout_of(out, x), self.bias)
+
+    def _fits_small_map(self, x: torch.Tensor) -> bool:
+        """A small output whose windows tile the padded input exactly (so the input gradient has x's size)."""
+        spans = [size + 2 * p - k for size, p, k in zip(x.shape[2:], self.padding, self.kernel_size)]
+        if any(span < 0 or span % s for span, s in zip(spans, self.stride)):
+            return False
+        return (spans[0] // self.stride[0] + 1) * (spans[1] // self.stride[1] + 1) <= SMALL_MAP
+
+
+class SmallMapConvTranspose2d(nn.ConvTranspose2d):
+    """A transposed convolution up from a small map (DCGAN G's first strided layer, 4x4 -> 8x8) as matmuls,
+    forward and both gradients."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if not (_plain(self, x) and output_size is None and self.output_padding == (0, 0)
+                and x.shape[2] * x.shape[3] <= SMALL_MAP):
+            return super().forward(x, output_size)
+        out = _MatmulConvTranspose.apply(x, self.weight, self.stride, self.padding)
+        return _with_bias(_in_layout_of(out, x), self.bias)

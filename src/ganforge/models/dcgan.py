@@ -11,7 +11,8 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..errors import GanforgeError
-from .blocks import FullMapConv2d, ProjectionConvTranspose2d, ThinInputConv2d, ThinOutputConvTranspose2d
+from .blocks import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d, ThinInputConv2d,
+                     ThinOutputConvTranspose2d)
 from .registry import DISCRIMINATORS, GENERATORS
 
 
@@ -38,7 +39,7 @@ class DCGANGenerator(nn.Module):
         layers: list[nn.Module] = [ProjectionConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [SmallMapConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [ThinOutputConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -55,7 +56,7 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = [ThinInputConv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         ch = width
         for _ in range(doublings - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
+            layers += [SmallMapConv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
         self.body = nn.Sequential(*layers)
         self.head = FullMapConv2d(ch, 1, base, 1, 0, bias=False)  # one logit from the whole last feature map
