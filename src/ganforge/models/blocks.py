@@ -195,7 +195,8 @@ def _conv_by_matmul(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, in
 def _conv_transpose_by_matmul(h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
                               padding: tuple[int, int]) -> torch.Tensor:
     """conv_transpose2d(h, weight) (weight (in, out, kh, kw); output padding 0) as every input pixel's channel
-    vector times every kernel tap, one matmul, then kh*kw strided adds of the taps; the result is channels-last."""
+    vector times every kernel tap, one matmul, then kh*kw strided adds of the taps; the result is channels-last.
+    For many output channels; with 1-3 the adds stride over single floats and the fold form is 20x faster."""
     n, in_ch, height, width = h.shape
     out_ch, (kh, kw), (sh, sw), (ph, pw) = weight.shape[1], weight.shape[2:], stride, padding
     taps = h.permute(0, 2, 3, 1).reshape(-1, in_ch) @ _flat_weight(weight)
@@ -272,7 +273,7 @@ def _in_layout_of(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class SmallMapConv2d(nn.Conv2d):
     """A convolution down to a small map (DCGAN D's last strided layer, 8x8 -> 4x4) as matmuls over patch rows,
-    forward and both gradients: oneDNN runs at about half the matmul rate there."""
+    forward and both gradients: oneDNN runs at about two thirds of the matmul rate there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (_plain(self, x) and self._fits_small_map(x)):
