@@ -116,8 +116,8 @@ def test_small_map_matmul_convolutions_compute_what_the_stock_convolutions_compu
     features = up(h)
     reference = F.conv_transpose2d(h, up.weight, up.bias, 2, 1)
     assert features.is_contiguous(memory_format=layout) and torch.allclose(features, reference)
-    scores = down(features)
-    expected = F.conv2d(reference, down.weight, down.bias, 2, 1)
+    scores = F.leaky_relu(down(features), 0.2, inplace=True)  # in place on the output, as D without BatchNorm does
+    expected = F.leaky_relu(F.conv2d(reference, down.weight, down.bias, 2, 1), 0.2)
     assert scores.shape == (3, 7, 4, 4) and scores.is_contiguous(memory_format=layout)
     assert torch.allclose(scores, expected)
     params = [h, up.weight, up.bias, down.weight, down.bias]
@@ -132,6 +132,11 @@ def test_small_map_matmul_convolutions_compute_what_the_stock_convolutions_compu
         assert torch.allclose(a, b)
     with torch.no_grad():  # sampling takes the same forms
         assert torch.allclose(up(h), reference)
+    bare_up = SmallMapConvTranspose2d(6, 5, 4, 2, 1, bias=False).double().to(memory_format=layout)  # no bias add
+    bare = SmallMapConv2d(5, 7, 4, 2, 1, bias=False).double().to(memory_format=layout)
+    assert torch.allclose(torch.relu_(bare(torch.relu_(bare_up(h)))),
+                          F.conv2d(F.conv_transpose2d(h, bare_up.weight, None, 2, 1).relu(), bare.weight, None, 2,
+                                   1).relu())
     larger = torch.randn(2, 5, 16, 16, dtype=torch.double).contiguous(memory_format=layout)  # an 8x8 output
     assert torch.equal(down(larger), F.conv2d(larger, down.weight, down.bias, 2, 1))
     odd = torch.randn(2, 5, 7, 7, dtype=torch.double)  # windows that do not tile the input: the stock convolution

@@ -186,10 +186,19 @@ def _patch_rows(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
 
 def _conv_by_matmul(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
                     padding: tuple[int, int]) -> torch.Tensor:
-    """conv2d(x, weight) as patch rows times the flat weight; the result is channels-last."""
+    """conv2d(x, weight) as patch rows times the flat weight; the result is channels-last.
+
+    Outside autograd (a custom Function's forward and first-order backward) the product is written into a fresh
+    tensor, not returned as a view: a custom Function's output must not be a view for the in-place activation
+    after it. A double backward differentiates this, so there it is an ordinary product and view."""
     rows, height, width = _patch_rows(x, weight, stride, padding)
-    out = rows @ _flat_weight(weight).t()
-    return out.view(x.shape[0], height, width, weight.shape[0]).permute(0, 3, 1, 2)
+    taps = _flat_weight(weight).t()
+    if torch.is_grad_enabled():
+        return (rows @ taps).view(x.shape[0], height, width, -1).permute(0, 3, 1, 2)
+    out = torch.empty((x.shape[0], weight.shape[0], height, width), dtype=rows.dtype, device=rows.device,
+                      memory_format=torch.channels_last)
+    torch.mm(rows, taps, out=out.permute(0, 2, 3, 1).view(rows.shape[0], -1))
+    return out
 
 
 def _conv_transpose_by_matmul(h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],
@@ -205,11 +214,15 @@ def _conv_transpose_by_matmul(h: torch.Tensor, weight: torch.Tensor, stride: tup
     else:
         taps = taps.view(n, height, width, out_ch, kh, kw).permute(0, 1, 2, 4, 5, 3)
     full_h, full_w = (height - 1) * sh + kh, (width - 1) * sw + kw
-    out = taps.new_zeros(n, full_h, full_w, out_ch)
+    out = torch.empty((n, out_ch, full_h, full_w), dtype=taps.dtype, device=taps.device,
+                      memory_format=torch.channels_last).zero_()
     for i in range(kh):
         for j in range(kw):
-            out[:, i:i + (height - 1) * sh + 1:sh, j:j + (width - 1) * sw + 1:sw] += taps[:, :, :, i, j]
-    return out[:, ph:full_h - ph, pw:full_w - pw].permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+            out[:, :, i:i + (height - 1) * sh + 1:sh, j:j + (width - 1) * sw + 1:sw] += \
+                taps[:, :, :, i, j].permute(0, 3, 1, 2)
+    if ph or pw:  # a fresh tensor either way, never a view (see _conv_by_matmul)
+        out = out[:, :, ph:full_h - ph, pw:full_w - pw].contiguous(memory_format=torch.channels_last)
+    return out
 
 
 def _conv_weight_grad_by_matmul(x: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor,
