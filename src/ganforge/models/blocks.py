@@ -136,6 +136,7 @@ class _FoldedConvTranspose(torch.autograd.Function):
 
 THIN = 64  # channels x kernel taps on the thin side at or below which the folded forms pay (measured at 1 and 3)
 SMALL_MAP = 16  # pixels of the small side at or below which the matmul forms pay (4x4 pays, 8x8 loses)
+# The small-map forms answer a weakness of oneDNN's CPU kernels, so other devices keep their own (cuDNN's).
 
 
 def _plain(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
@@ -289,7 +290,7 @@ class SmallMapConv2d(nn.Conv2d):
     forward and both gradients: oneDNN runs at about two thirds of the matmul rate there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (_plain(self, x) and self._fits_small_map(x)):
+        if not (_plain(self, x) and x.device.type == "cpu" and self._fits_small_map(x)):
             return super().forward(x)
         out = _MatmulConv.apply(x, self.weight, self.stride, self.padding)
         return _with_bias(_in_layout_of(out, x), self.bias)
@@ -307,7 +308,7 @@ class SmallMapConvTranspose2d(nn.ConvTranspose2d):
     forward and both gradients."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if not (_plain(self, x) and output_size is None and self.output_padding == (0, 0)
+        if not (_plain(self, x) and x.device.type == "cpu" and output_size is None and self.output_padding == (0, 0)
                 and x.shape[2] * x.shape[3] <= SMALL_MAP):
             return super().forward(x, output_size)
         out = _MatmulConvTranspose.apply(x, self.weight, self.stride, self.padding)
