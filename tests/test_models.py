@@ -77,6 +77,22 @@ def test_matmul_convolutions_compute_what_the_stock_convolutions_compute(layout)
     assert torch.equal(head(larger), F.conv2d(larger, head.weight, head.bias))
 
 
+def assert_same_derivatives(fast: torch.Tensor, stock: torch.Tensor, fast_map: torch.Tensor,
+                            stock_map: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """Two layers in a row, fast forms against torch's: gradients w.r.t. the map between them and every parameter
+    agree, and so do the derivatives of a penalty on the input gradients (what a gradient penalty differentiates).
+    params[0] is the first layer's input; returns the fast gradients (map first, then params)."""
+    fast_grads = torch.autograd.grad(fast.square().sum(), [fast_map, *params], create_graph=True)
+    stock_grads = torch.autograd.grad(stock.square().sum(), [stock_map, *params], create_graph=True)
+    for a, b in zip(fast_grads, stock_grads):
+        assert torch.allclose(a, b)
+    penalized = [params[0], params[1], params[-2]]  # the input and both layers' weights
+    for a, b in zip(torch.autograd.grad(fast_grads[0].square().sum() + fast_grads[1].square().sum(), penalized),
+                    torch.autograd.grad(stock_grads[0].square().sum() + stock_grads[1].square().sum(), penalized)):
+        assert torch.allclose(a, b)
+    return fast_grads
+
+
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_folded_image_end_convolutions_compute_what_the_stock_convolutions_compute(layout, channels):
@@ -92,15 +108,8 @@ def test_folded_image_end_convolutions_compute_what_the_stock_convolutions_compu
     scores = from_image(images)
     expected = F.conv2d(reference, from_image.weight, from_image.bias, 2, 1)
     assert torch.allclose(scores, expected)
-    params = [h, to_image.weight, to_image.bias, from_image.weight, from_image.bias]
-    fast = torch.autograd.grad(scores.square().sum(), [images, *params], create_graph=True)
-    stock = torch.autograd.grad(expected.square().sum(), [reference, *params], create_graph=True)
-    for a, b in zip(fast, stock):
-        assert torch.allclose(a, b)
-    penalty = [from_image.weight, h]  # a gradient penalty on D's input gradient, differentiated once more
-    for a, b in zip(torch.autograd.grad(fast[0].square().sum(), penalty),
-                    torch.autograd.grad(stock[0].square().sum(), penalty)):
-        assert torch.allclose(a, b)
+    assert_same_derivatives(scores, expected, images, reference,
+                            [h, to_image.weight, to_image.bias, from_image.weight, from_image.bias])
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast takes the stock convolutions
         assert to_image.float()(h.float()).dtype == torch.bfloat16
 
@@ -120,16 +129,9 @@ def test_small_map_matmul_convolutions_compute_what_the_stock_convolutions_compu
     expected = F.leaky_relu(F.conv2d(reference, down.weight, down.bias, 2, 1), 0.2)
     assert scores.shape == (3, 7, 4, 4) and scores.is_contiguous(memory_format=layout)
     assert torch.allclose(scores, expected)
-    params = [h, up.weight, up.bias, down.weight, down.bias]
-    fast = torch.autograd.grad(scores.square().sum(), [features, *params], create_graph=True)
-    stock = torch.autograd.grad(expected.square().sum(), [reference, *params], create_graph=True)
-    for a, b in zip(fast, stock):
-        assert torch.allclose(a, b)
+    fast = assert_same_derivatives(scores, expected, features, reference, [h, up.weight, up.bias, down.weight,
+                                                                           down.bias])
     assert fast[2].is_contiguous(memory_format=layout) and fast[4].is_contiguous(memory_format=layout)
-    penalty = [down.weight, up.weight, h]  # a gradient penalty on D's input gradient, differentiated once more
-    for a, b in zip(torch.autograd.grad(fast[0].square().sum() + fast[1].square().sum(), penalty),
-                    torch.autograd.grad(stock[0].square().sum() + stock[1].square().sum(), penalty)):
-        assert torch.allclose(a, b)
     with torch.no_grad():  # sampling takes the same forms
         assert torch.allclose(up(h), reference)
     bare_up = SmallMapConvTranspose2d(6, 5, 4, 2, 1, bias=False).double().to(memory_format=layout)  # no bias add

@@ -237,47 +237,29 @@ def _conv_weight_grad_by_matmul(x: torch.Tensor, grad: torch.Tensor, weight: tor
     return flat.view(weight.shape)
 
 
-class _MatmulConv(torch.autograd.Function):
-    """conv2d with its forward and both gradients as matmuls (the input gradient is a transposed convolution)."""
+class _MatmulConvolution(torch.autograd.Function):
+    """conv2d (transposed=False) or conv_transpose2d (True) with the forward and both gradients as matmuls. Each is
+    the other's input gradient, and they share one weight gradient with input and output gradient swapped."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],  # type: ignore[override]
-                padding: tuple[int, int]) -> torch.Tensor:
+                padding: tuple[int, int], transposed: bool) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.stride, ctx.padding = stride, padding
-        return _conv_by_matmul(x, weight, stride, padding)
+        ctx.stride, ctx.padding, ctx.transposed = stride, padding, transposed
+        convolve = _conv_transpose_by_matmul if transposed else _conv_by_matmul
+        return convolve(x, weight, stride, padding)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
         x, weight = ctx.saved_tensors
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_x = _conv_transpose_by_matmul(grad, weight, ctx.stride, ctx.padding)
+            adjoint = _conv_by_matmul if ctx.transposed else _conv_transpose_by_matmul
+            grad_x = adjoint(grad, weight, ctx.stride, ctx.padding)
         if ctx.needs_input_grad[1]:
-            grad_w = _conv_weight_grad_by_matmul(x, grad, weight, ctx.stride, ctx.padding)
-        return grad_x, grad_w, None, None
-
-
-class _MatmulConvTranspose(torch.autograd.Function):
-    """conv_transpose2d with its forward and both gradients as matmuls: its input gradient is conv2d(grad, weight),
-    its weight gradient that convolution's weight gradient with the input in the place of the output's gradient."""
-
-    @staticmethod
-    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, stride: tuple[int, int],  # type: ignore[override]
-                padding: tuple[int, int]) -> torch.Tensor:
-        ctx.save_for_backward(h, weight)
-        ctx.stride, ctx.padding = stride, padding
-        return _conv_transpose_by_matmul(h, weight, stride, padding)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
-        h, weight = ctx.saved_tensors
-        grad_h = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_h = _conv_by_matmul(grad, weight, ctx.stride, ctx.padding)
-        if ctx.needs_input_grad[1]:
-            grad_w = _conv_weight_grad_by_matmul(grad, h, weight, ctx.stride, ctx.padding)
-        return grad_h, grad_w, None, None
+            image, image_grad = (grad, x) if ctx.transposed else (x, grad)
+            grad_w = _conv_weight_grad_by_matmul(image, image_grad, weight, ctx.stride, ctx.padding)
+        return grad_x, grad_w, None, None, None
 
 
 def _in_layout_of(out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -292,7 +274,7 @@ class SmallMapConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (_plain(self, x) and x.device.type == "cpu" and self._fits_small_map(x)):
             return super().forward(x)
-        out = _MatmulConv.apply(x, self.weight, self.stride, self.padding)
+        out = _MatmulConvolution.apply(x, self.weight, self.stride, self.padding, False)
         return _with_bias(_in_layout_of(out, x), self.bias)
 
     def _fits_small_map(self, x: torch.Tensor) -> bool:
@@ -311,5 +293,5 @@ class SmallMapConvTranspose2d(nn.ConvTranspose2d):
         if not (_plain(self, x) and x.device.type == "cpu" and output_size is None and self.output_padding == (0, 0)
                 and x.shape[2] * x.shape[3] <= SMALL_MAP):
             return super().forward(x, output_size)
-        out = _MatmulConvTranspose.apply(x, self.weight, self.stride, self.padding)
+        out = _MatmulConvolution.apply(x, self.weight, self.stride, self.padding, True)
         return _with_bias(_in_layout_of(out, x), self.bias)
