@@ -39,7 +39,8 @@ class DCGANGenerator(nn.Module):
         layers: list[nn.Module] = [ProjectionConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False),
                                    nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
-            layers += [SmallMapConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [SmallMapConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2),
+                       nn.ReLU(True)]
             ch //= 2
         layers += [ThinOutputConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
