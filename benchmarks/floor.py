@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ganforge.data import normalize
+
 SLOPE = 0.2  # LeakyReLU of both networks
 
 
@@ -64,7 +66,7 @@ class HandWrittenMLPStep:
     def step(self, real_uint8: torch.Tensor, z: torch.Tensor) -> tuple[float, float]:
         """One training step on this batch and noise; returns (loss_d, loss_g)."""
         n = z.shape[0]
-        real = real_uint8.float().div_(127.5).sub_(1.0).view(n, -1)
+        real = normalize(real_uint8).view(n, -1)  # ganforge's own data path
         w1, b1, w2, b2, w3, b3 = self.g
         h1 = F.leaky_relu(torch.addmm(b1, z, w1.t()), SLOPE)
         h2 = F.leaky_relu(torch.addmm(b2, h1, w2.t()), SLOPE)
