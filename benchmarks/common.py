@@ -334,7 +334,7 @@ def ganforge_trainer(preset: str, overrides: Sequence[str] = ()) -> Any:
     Evaluation during training is off (a benchmark times `train_step`, which never runs it)."""
     import tempfile
 
-    from ganforge.config import build_config
+    from ganforge.configure import build_config
     from ganforge.training.trainer import Trainer
 
     folder = tempfile.TemporaryDirectory(prefix="ganforge-bench-")

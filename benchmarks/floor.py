@@ -26,20 +26,21 @@ class HandWrittenMLPStep:
     """Copies of a trainer's MLP G and D parameters and Adam state, stepped by hand."""
 
     def __init__(self, trainer) -> None:
-        g_layers = [m for m in trainer.generator.net if isinstance(m, torch.nn.Linear)]
-        d_layers = [m for m in trainer.discriminator.body if isinstance(m, torch.nn.Linear)]
-        d_layers.append(trainer.discriminator.head)
+        generator, discriminator = trainer.raw("G"), trainer.raw("D")
+        g_layers = [m for m in generator.net if isinstance(m, torch.nn.Linear)]
+        d_layers = [m for m in discriminator.body if isinstance(m, torch.nn.Linear)]
+        d_layers.append(discriminator.head)
         g_params = [t for m in g_layers for t in (m.weight, m.bias)]
         d_params = [t for m in d_layers for t in (m.weight, m.bias)]
         self.g = [t.detach().clone() for t in g_params]
         self.d = [t.detach().clone() for t in d_params]
-        self.g_state = self._adam_state(trainer.opt_g, g_params)
-        self.d_state = self._adam_state(trainer.opt_d, d_params)
-        group = trainer.opt_g.param_groups[0]
+        self.g_state = self._adam_state(trainer.optimizers["G"], g_params)
+        self.d_state = self._adam_state(trainer.optimizers["D"], d_params)
+        group = trainer.optimizers["G"].param_groups[0]
         self.beta1, self.beta2 = group["betas"]
         self.eps = group["eps"]
         self.lr_g = group["lr"]
-        self.lr_d = trainer.opt_d.param_groups[0]["lr"]
+        self.lr_d = trainer.optimizers["D"].param_groups[0]["lr"]
 
     @staticmethod
     def _adam_state(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) -> tuple[list, list, list]:

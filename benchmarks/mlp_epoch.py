@@ -58,14 +58,14 @@ def floor_epoch(trainer: Any, steps: int, threads: int) -> Callable[[], None]:
     from ganforge.data import BatchStream
 
     floor = HandWrittenMLPStep(trainer)
-    stream = BatchStream(trainer.stream.images, trainer.batch_size, seed=0)
+    stream = BatchStream({"image": trainer.stream.images}, trainer.batch_size, seed=0)
     noise = torch.Generator().manual_seed(0)
     latent_dim = trainer.config.model.latent_dim
 
     def epoch() -> None:
         torch.set_num_threads(threads)
         for _ in range(steps):
-            floor.step(stream.next(), torch.randn(trainer.batch_size, latent_dim, generator=noise))
+            floor.step(stream.next()["image"], torch.randn(trainer.batch_size, latent_dim, generator=noise))
 
     return epoch
 

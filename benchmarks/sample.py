@@ -22,7 +22,7 @@ BATCHES = (1, 64, 512)
 
 
 def build_generator(preset: str) -> torch.nn.Module:
-    from ganforge.config import build_config
+    from ganforge.configure import build_config
     from ganforge.models import build_generator as build
     from ganforge.utils import resolve_device
 
@@ -42,7 +42,7 @@ def modes(generator: torch.nn.Module, batch: int, calls: int) -> dict[str, Calla
 
     def with_sampler() -> None:
         for _ in range(calls):
-            sampler.decode(z)
+            sampler.decode({"z": z})
 
     def no_grad() -> None:
         with torch.no_grad():

@@ -37,7 +37,7 @@ from benchmarks.textbook import TextbookDCGAN, endless, images_hwc, textbook_loa
 BATCH = 64
 PRESET = "mnist-dcgan"
 COMMON = ["model.g_width=64", "model.d_width=64", "model.latent_dim=100", f"train.batch_size={BATCH}",
-          "train.ema=false", "optim.lr_g=2e-4", "optim.lr_d=2e-4", "optim.beta1=0.5", "optim.beta2=0.999"]
+          "train.ema=false", "optim.lr=2e-4", "optim.beta1=0.5", "optim.beta2=0.999"]
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Variant:
 def textbook_data(trainer: Any, case: Case) -> None:
     """Real batches from the textbook's DataLoader (PIL + transforms per item) instead of the preloaded tensor."""
     batches = endless(textbook_loader(case.images, case.image_size if case.resize else None, BATCH))
-    trainer.next_real_batch = lambda: next(batches)[0].to(trainer.device)
+    trainer.next_real_batch = lambda: {"image": next(batches)[0].to(trainer.device)}
 
 
 def d_not_frozen(trainer: Any, case: Case) -> None:
@@ -99,7 +99,7 @@ def d_not_frozen(trainer: Any, case: Case) -> None:
 
 def for_loop_adam(trainer: Any, case: Case) -> None:
     """Adam's per-parameter loop, PyTorch's CPU default, instead of its fused kernel."""
-    for optimizer in (trainer.opt_g, trainer.opt_d):
+    for optimizer in trainer.optimizers.values():
         for group in optimizer.param_groups:
             group["foreach"], group["fused"] = False, None
 
@@ -111,7 +111,7 @@ def stock_convolutions(trainer: Any, case: Case) -> None:
     stock = {blocks.ProjectionConvTranspose2d: torch.nn.ConvTranspose2d, blocks.FullMapConv2d: torch.nn.Conv2d,
              blocks.ThinInputConv2d: torch.nn.Conv2d, blocks.ThinOutputConvTranspose2d: torch.nn.ConvTranspose2d,
              blocks.SmallMapConv2d: torch.nn.Conv2d, blocks.SmallMapConvTranspose2d: torch.nn.ConvTranspose2d}
-    for net in (trainer.generator, trainer.discriminator):
+    for net in trainer.nets.values():
         for module in net.modules():
             if type(module) in stock:
                 module.__class__ = stock[type(module)]
@@ -307,7 +307,7 @@ def layers(args: argparse.Namespace) -> dict[str, Any]:
     case = build_cases([args.case])[0]
     trainer = build_variant(case, Variant("ganforge"))
     inputs: dict[str, torch.Tensor] = {}
-    found = {f"{net_name}.{name}": module for net_name, net in (("G", trainer.generator), ("D", trainer.discriminator))
+    found = {f"{net_name}.{name}": module for net_name, net in trainer.nets.items()
              for name, module in net.named_modules() if type(module) in roles}
     def keep_first_input(key: str) -> Callable[[torch.nn.Module, tuple[torch.Tensor, ...]], None]:
         def hook(module: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:

@@ -26,7 +26,7 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 180) -> subpro
 
 def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 120) -> None:
     """Poll until the run has a checkpoint at min_step or later (to kill it there); fail if it ended first."""
-    from ganforge.training.checkpoint import list_checkpoints
+    from ganforge.checkpoints import list_checkpoints
 
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:

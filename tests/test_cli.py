@@ -39,7 +39,7 @@ def test_train_writes_the_run_directory(tmp_path):
     assert json.loads((run / "config.json").read_text())["preset"] == "mnist-dcgan"
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
-    assert {"loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "images_per_s"} <= set(records[0])
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "lr_G", "lr_D", "images_per_s"} <= set(records[0])
     assert (run / "samples" / "step_000004.png").is_file() and (run / "losses.png").is_file()
     assert any((run / "tensorboard").iterdir())
     assert (run / "checkpoints" / "state-00000004.pt").is_file()
@@ -118,8 +118,8 @@ def test_bad_files_and_folders(tmp_path, capsys):
 
 def test_nan_loss_stops_with_one_line(tmp_path):
     run = tmp_path / "run"
-    result = run_cli("train", "digits-mlp", "--quiet", "--set", "train.steps=200", "--set", "optim.lr_d=1e30",
-                     "--set", "optim.lr_g=1e30", "--out", str(run))
+    result = run_cli("train", "digits-mlp", "--quiet", "--set", "train.steps=200", "--set", "optim.lr=1e30",
+                     "--out", str(run))
     assert result.returncode == 2
     assert re.search(r"^error: the [DG] loss became (nan|inf|-inf) at step \d+; training stopped", result.stderr)
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
@@ -144,7 +144,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("state-*.pt"))
     assert checkpoints[-1].name == "state-00000004.pt"
     state = torch.load(checkpoints[-1], weights_only=True)
-    assert all(torch.isfinite(v).all() for v in state["discriminator"].values())
+    assert all(torch.isfinite(v).all() for v in state["nets"]["D"].values())
 
 
 def test_debug_shows_the_traceback():

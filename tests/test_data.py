@@ -54,12 +54,15 @@ def test_resolution_mismatch_is_explained():
 
 def test_stream_resumes_exactly():
     images = torch.arange(100, dtype=torch.uint8).view(100, 1, 1, 1)
-    a = BatchStream(images, 16, seed=3)
+    labels = torch.arange(100)
+    a = BatchStream({"image": images, "label": labels}, 16, seed=3)
     for _ in range(9):  # crosses an epoch boundary (6 batches per epoch)
         a.next()
-    b = BatchStream(images, 16, seed=3)
+    b = BatchStream({"image": images, "label": labels}, 16, seed=3)
     b.load_state_dict(a.state_dict())
     for _ in range(10):
-        assert torch.equal(a.next(), b.next())
+        x, y = a.next(), b.next()
+        assert torch.equal(x["image"], y["image"]) and torch.equal(x["label"], y["label"])
+        assert torch.equal(x["image"].view(-1).long(), x["label"]), "every key takes the same rows"
     with pytest.raises(GanforgeError, match="fewer than train.batch_size"):
-        BatchStream(images, 200, seed=0)
+        BatchStream({"image": images}, 200, seed=0)

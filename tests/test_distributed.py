@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from ganforge.training.checkpoint import list_checkpoints
+from ganforge.checkpoints import list_checkpoints
 
 from conftest import kill_tree, run_cli, wait_for_checkpoint
 
@@ -39,9 +39,10 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     result = train_cli(*common, "--nproc", "2", "--out", str(double))
     assert result.returncode == 0, result.stderr
     a, b = final_state(single), final_state(double)
-    for net in ("generator", "discriminator"):
-        for key in a[net]:
-            torch.testing.assert_close(b[net][key], a[net][key], rtol=1e-4, atol=1e-5, msg=f"{net}.{key}")
+    for net in ("G", "D"):
+        for key in a["nets"][net]:
+            torch.testing.assert_close(b["nets"][net][key], a["nets"][net][key], rtol=1e-4, atol=1e-5,
+                                       msg=f"{net}.{key}")
     # rank 0 alone writes: one line per step, one event file, one config
     assert [s for s, _, _ in losses(double)] == [1, 2, 3, 4, 5]
     assert len(list((double / "tensorboard").iterdir())) == 1

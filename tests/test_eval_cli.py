@@ -172,7 +172,7 @@ def test_training_logs_metrics_and_keeps_the_best_generator(evaluated_run, tmp_p
 
 def test_evaluation_does_not_change_training(evaluated_run, tmp_path):
     """Same seed without eval.every, and with it but killed and resumed half-way: identical weights and values."""
-    from ganforge.training.checkpoint import list_checkpoints, load_checkpoint
+    from ganforge.checkpoints import list_checkpoints, load_checkpoint
     from ganforge.training.trainer import train
 
     plain, resumed = tmp_path / "plain", tmp_path / "resumed"
@@ -180,9 +180,9 @@ def test_evaluation_does_not_change_training(evaluated_run, tmp_path):
     train("mnist-dcgan", out=resumed, overrides=[*EVAL_RUN, "train.steps=3"], quiet=True)
     train(resume=resumed, overrides=["train.steps=6"], quiet=True)
     final = [load_checkpoint(list_checkpoints(run)[-1]) for run in (plain, evaluated_run, resumed)]
-    for key in ("generator", "discriminator", "ema"):
-        for name, tensor in final[0][key].items():
-            assert torch.equal(tensor, final[1][key][name]) and torch.equal(tensor, final[2][key][name]), name
+    for key, net in (("nets", "G"), ("nets", "D"), ("ema", "G")):
+        for name, tensor in final[0][key][net].items():
+            assert torch.equal(tensor, final[1][key][net][name]) and torch.equal(tensor, final[2][key][net][name]), name
     fids = [[json.loads(line).get("fid") for line in (run / "metrics.jsonl").read_text().splitlines()]
             for run in (evaluated_run, resumed)]
     assert fids[0] == fids[1] and len([f for f in fids[0] if f is not None]) == 3
@@ -201,7 +201,7 @@ def test_missing_inception_weights_stop_training_before_the_first_step(tmp_path,
 
 
 def test_eval_config_is_validated():
-    from ganforge.config import build_config
+    from ganforge.configure import build_config
     from ganforge.errors import GanforgeError
 
     for override, message in [("eval.every=-1", "eval.every must be >= 0"), ("eval.n=1", "eval.n must be >= 2"),

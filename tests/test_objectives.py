@@ -8,7 +8,8 @@ from torch import nn
 
 from conftest import TINY_DCGAN, run_cli
 from ganforge.augment import diff_augment
-from ganforge.config import AugmentConfig, build_config
+from ganforge.config import AugmentConfig
+from ganforge.configure import build_config
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES, build_loss
 from ganforge.models import build_discriminator
@@ -82,21 +83,42 @@ def test_gradient_penalties_of_a_linear_critic_match_their_closed_forms():
     w = torch.tensor([3.0, 4.0])  # ||w|| = 5 everywhere, so every penalty is known exactly
     critic = LinearCritic(w)
     real, fake = torch.randn(6, 2), torch.randn(6, 2)
-    assert REGULARIZERS.get("gp")(critic, real, fake).item() == pytest.approx((5 - 1) ** 2)
-    assert REGULARIZERS.get("gp0")(critic, real, fake).item() == pytest.approx(25.0)
-    assert REGULARIZERS.get("r1")(critic, real, fake).item() == pytest.approx(12.5)
-    assert REGULARIZERS.get("r2")(critic, real, fake).item() == pytest.approx(12.5)
+    assert REGULARIZERS.get("gp")(critic, critic, real, fake).item() == pytest.approx((5 - 1) ** 2)
+    assert REGULARIZERS.get("gp0")(critic, critic, real, fake).item() == pytest.approx(25.0)
+    assert REGULARIZERS.get("r1")(critic, critic, real, fake).item() == pytest.approx(12.5)
+    assert REGULARIZERS.get("r2")(critic, critic, real, fake).item() == pytest.approx(12.5)
     # the penalty's gradient reaches the critic's weights (create_graph): d/dw (||w|| - 1)^2 = 2 (5 - 1) w / 5
-    REGULARIZERS.get("gp")(critic, real, fake).backward()
+    REGULARIZERS.get("gp")(critic, critic, real, fake).backward()
     assert torch.allclose(critic.w.grad, 2 * 4 * w / 5)
 
 
-def test_lazy_penalties_apply_every_n_steps_with_scaled_weight():
-    penalties = Penalties({"r1": 2.0}, {"r1": 4})
+def test_r1_scores_reals_and_r2_fakes_with_their_own_conditions():
+    """A conditional D scores reals with their labels and fakes with G's: each penalty uses the right one."""
+    critic = LinearCritic(torch.tensor([3.0, 4.0]))
+    double = LinearCritic(torch.tensor([6.0, 8.0]))
+    x = torch.randn(4, 2)
+    assert REGULARIZERS.get("r1")(critic, double, x, x).item() == pytest.approx(12.5)
+    assert REGULARIZERS.get("r2")(critic, double, x, x).item() == pytest.approx(50.0)
+
+
+def test_lazy_penalties_are_a_phase_of_their_own_every_n_steps_with_scaled_weight(tmp_path):
+    penalties = Penalties({"r1": 2.0}, every=4)
     critic = LinearCritic(torch.tensor([3.0, 4.0]))
     x = torch.randn(4, 2)
-    assert penalties(critic, x, x, step=1) == {}
-    assert penalties(critic, x, x, step=8)["r1"].item() == pytest.approx(2.0 * 4 * 12.5)
+    assert penalties(critic, critic, x, x)["r1"].item() == pytest.approx(2.0 * 4 * 12.5)
+    config = build_config("mnist-dcgan", overrides=[*TINY_DCGAN, "model.d_norm=layer", "train.steps=5",
+                                                    "regularize.penalties={r1: 1.0}", "regularize.every={r1: 4}",
+                                                    "optim.beta1=0.5", "optim.beta2=0.99"])
+    trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
+    lazy = next(p for p in trainer.phases if p.name == "Dreg")
+    assert lazy.every == 4 and lazy.networks == ("D",)
+    ran = ["penalty_r1" in trainer.train_step() for _ in range(5)]
+    assert ran == [True, False, False, False, True]  # steps 0 and 4
+    # StyleGAN2's correction for D, which the lazy phase also steps: lr x 4/5, betas ** 4/5; G keeps its own
+    d_group, g_group = trainer.optimizers["D"].param_groups[0], trainer.optimizers["G"].param_groups[0]
+    assert d_group["lr"] == pytest.approx(2e-4 * 0.8)
+    assert d_group["betas"] == pytest.approx((0.5 ** 0.8, 0.99 ** 0.8))
+    assert g_group["lr"] == pytest.approx(2e-4) and g_group["betas"] == pytest.approx((0.5, 0.99))
 
 
 def test_spectral_norm_keeps_top_singular_value_near_one():
@@ -188,9 +210,9 @@ def test_diffaugment_gradient_reaches_generator_in_phase_g(tmp_path):
     config = build_config("mnist-dcgan", overrides=[*TINY_DCGAN, "augment.policy=[color,translation,cutout]",
                                                     "train.steps=2"])
     trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
-    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    before = [p.detach().clone() for p in trainer.nets["G"].parameters()]
     trainer.train_step()
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.nets["G"].parameters()))
 
 
 # ------------------------------------------------------------------------------------------------ algorithms
@@ -200,15 +222,15 @@ def test_unrolled_step_leaves_d_untouched(tmp_path):
     trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
     phase_d, phase_g = trainer.phases
     trainer.run_phase(phase_d)  # D's own step, which also gives D's optimiser a state to continue from
-    d_state = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
-    opt_state = {id(p): {k: v.clone() for k, v in s.items()} for p, s in trainer.opt_d.state.items()}
-    g_before = [p.detach().clone() for p in trainer.generator.parameters()]
+    d_state = {k: v.clone() for k, v in trainer.nets["D"].state_dict().items()}
+    opt_state = {id(p): {k: v.clone() for k, v in s.items()} for p, s in trainer.optimizers["D"].state.items()}
+    g_before = [p.detach().clone() for p in trainer.nets["G"].parameters()]
     trainer.run_phase(phase_g)
-    for key, value in trainer.discriminator.state_dict().items():
+    for key, value in trainer.nets["D"].state_dict().items():
         assert torch.equal(value, d_state[key]), key  # weights and BatchNorm statistics alike
-    for p, state in trainer.opt_d.state.items():
+    for p, state in trainer.optimizers["D"].state.items():
         assert all(torch.equal(v, opt_state[id(p)][k]) for k, v in state.items())
-    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.nets["G"].parameters()))
 
 
 def test_unrolled_lookahead_changes_generator_gradient(tmp_path):
@@ -219,7 +241,7 @@ def test_unrolled_lookahead_changes_generator_gradient(tmp_path):
         trainer = Trainer(config, tmp_path / name, progress=False, quiet=True)
         trainer.run_phase(trainer.phases[0])
         trainer.phases[1].loss()["loss"].backward()
-        grads[name] = torch.cat([p.grad.flatten() for p in trainer.generator.parameters()])
+        grads[name] = torch.cat([p.grad.flatten() for p in trainer.nets["G"].parameters()])
     assert not torch.allclose(grads["gan"], grads["unrolled"])
 
 
@@ -227,7 +249,7 @@ def test_wgan_clips_critic_weights(tmp_path):
     config = build_config("mnist-wgan", overrides=[*TINY_DCGAN, "train.steps=2", "algorithm.clip=0.005"])
     trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
     trainer.train_step()
-    assert max(p.abs().max().item() for p in trainer.discriminator.parameters()) <= 0.005
+    assert max(p.abs().max().item() for p in trainer.nets["D"].parameters()) <= 0.005
 
 
 def test_balance_rule_skips_d_and_logs_it(tmp_path):
@@ -242,7 +264,7 @@ def test_instance_noise_anneals_to_zero(tmp_path):
     config = build_config("mnist-dcgan", overrides=[*TINY_DCGAN, "regularize.instance_noise=0.2",
                                                     "regularize.instance_noise_steps=4", "train.steps=4"])
     trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
-    d_input = trainer.algorithm.d_input
+    d_input = trainer.family.d_input
     assert d_input.current_noise_std() == pytest.approx(0.2)
     trainer.step = 2
     assert d_input.current_noise_std() == pytest.approx(0.1)
@@ -252,8 +274,8 @@ def test_instance_noise_anneals_to_zero(tmp_path):
 
 def test_linear_schedule_decays_learning_rates(tmp_path):
     result = train("mnist-dcgan", out=tmp_path / "run", quiet=True,
-                   overrides=[*TINY_DCGAN, "train.steps=4", "optim.schedule=linear", "optim.lr_d=4e-4"])
-    assert result.last["lr_d"] == pytest.approx(4e-4 * 0.25)  # the 4th step ran at factor 1 - 3/4
+                   overrides=[*TINY_DCGAN, "train.steps=4", "optim.schedule=linear", "optim.D.lr=4e-4"])
+    assert result.last["lr_D"] == pytest.approx(4e-4 * 0.25)  # the 4th step ran at factor 1 - 3/4
 
 
 SMALL_MAPS = ["model.resolution=32", "data.resize=true", "model.g_width=16", "model.d_width=16"]

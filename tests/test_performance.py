@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.config import build_config
+from ganforge.configure import build_config
 from ganforge.training import performance
 from ganforge.training.trainer import Trainer, train
 
@@ -33,7 +33,7 @@ def trainer_with(tmp_path: Path, name: str, *overrides: str) -> Trainer:
 def test_channels_last_trains_the_same_numbers_in_nhwc(tmp_path):
     default = trainer_with(tmp_path, "nchw")
     nhwc = trainer_with(tmp_path, "nhwc", "train.channels_last=true")
-    conv_weights = [p for p in nhwc.generator.parameters() if p.dim() == 4]
+    conv_weights = [p for p in nhwc.nets["G"].parameters() if p.dim() == 4]
     assert conv_weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in conv_weights)
     assert not all(p.is_contiguous() for p in conv_weights)
     for a, b in zip(losses(default, 4), losses(nhwc, 4)):
@@ -48,14 +48,14 @@ def test_channels_last_trains_the_same_numbers_in_nhwc(tmp_path):
 ])
 def test_one_d_forward_over_both_batches_gives_the_separate_logits(tmp_path, preset, overrides, joint):
     trainer = Trainer(build_config(preset, overrides=list(overrides)), tmp_path / "run", quiet=True)
-    algorithm = trainer.algorithm
+    algorithm = trainer.family
     assert algorithm.joint_forward is joint
     torch.manual_seed(0)
     real, fake = torch.rand(2, 8, 1, 28, 28) * 2 - 1
-    trainer.discriminator.eval()  # the same BatchNorm/SN state for both ways of scoring
+    trainer.nets["D"].eval()  # the same BatchNorm/SN state for both ways of scoring
     with torch.no_grad():
-        together = algorithm.score_real_and_fake(real, fake)
-        apart = trainer.discriminator(real), trainer.discriminator(fake)
+        together = algorithm.score_real_and_fake(real, fake, {}, {})
+        apart = trainer.nets["D"](real), trainer.nets["D"](fake)
     for a, b in zip(together, apart):
         assert a.shape == b.shape and torch.allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -150,7 +150,7 @@ def test_fused_adam_runs_step_hooks_closures_and_profiler_scopes_like_torch():
 def test_channels_last_is_the_default_for_convolutional_nets_only(tmp_path):
     conv = Trainer(build_config("mnist-dcgan", overrides=TINY), tmp_path / "conv", quiet=True)
     assert conv.memory_format == torch.channels_last
-    weight = next(p for p in conv.discriminator.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    weight = next(p for p in conv.nets["D"].parameters() if p.dim() == 4 and p.shape[1] > 1)
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     dense = Trainer(build_config("digits-mlp", overrides=["train.steps=1"]), tmp_path / "dense", quiet=True)
     assert dense.memory_format == torch.contiguous_format and dense.stream.images.is_contiguous()
@@ -186,9 +186,9 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(tmp_path, monkeypa
         fallback = trainer_with(tmp_path, "fallback", "train.compile=true")
     warnings = [r.getMessage() for r in caplog.records if "train.compile" in r.getMessage()]
     assert len(warnings) == 2 and all("\n" not in w and "training it eagerly instead" in w for w in warnings)
-    assert fallback.generator._compiled_call_impl is None and fallback.discriminator._compiled_call_impl is None
+    assert fallback.nets["G"]._compiled_call_impl is None and fallback.nets["D"]._compiled_call_impl is None
     # the failed warm-up left weights, BatchNorm statistics and gradients as an eager run has them
-    for a, b in ((eager.generator, fallback.generator), (eager.discriminator, fallback.discriminator)):
+    for a, b in ((eager.nets["G"], fallback.nets["G"]), (eager.nets["D"], fallback.nets["D"])):
         assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
         assert all(p.grad is None for p in b.parameters())
     assert losses(eager, 3) == losses(fallback, 3)
@@ -219,7 +219,7 @@ def test_cli_trains_with_the_speed_switches(tmp_path):
 def test_compiled_training_matches_eager(tmp_path):
     eager = trainer_with(tmp_path, "eager")
     compiled = trainer_with(tmp_path, "compiled", "train.compile=true")
-    assert compiled.compile_seconds > 0 and compiled.generator._compiled_call_impl is not None
+    assert compiled.compile_seconds > 0 and compiled.nets["G"]._compiled_call_impl is not None
     for a, b in zip(losses(eager, 4), losses(compiled, 4)):
         assert b == pytest.approx(a, rel=1e-4)
 

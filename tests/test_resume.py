@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 
-from ganforge.training.checkpoint import list_checkpoints
+from ganforge.checkpoints import list_checkpoints
 
 from conftest import run_cli, wait_for_checkpoint
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks p
 
 from benchmarks.floor import HandWrittenMLPStep  # noqa: E402
 from benchmarks.textbook import TextbookDCGAN, TextbookMLP, images_hwc  # noqa: E402
-from ganforge.config import build_config  # noqa: E402
+from ganforge.configure import build_config  # noqa: E402
 from ganforge.data import BatchStream  # noqa: E402
 from ganforge.training.trainer import Trainer  # noqa: E402
 
@@ -33,8 +33,8 @@ LOGGED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")
 
 def data_order(images: torch.Tensor, batch_size: int, seed: int) -> list[int]:
     """The image indices ganforge's stream visits in its first epoch (read through its public labels path)."""
-    stream = BatchStream(images, batch_size, seed, labels=torch.arange(images.shape[0]))
-    return torch.cat([stream.next_with_labels()[1] for _ in range(stream.batches_per_epoch)]).tolist()
+    stream = BatchStream({"image": images, "index": torch.arange(images.shape[0])}, batch_size, seed)
+    return torch.cat([stream.next()["index"] for _ in range(stream.batches_per_epoch)]).tolist()
 
 
 def assert_same_run(textbook_step, trainer: Trainer, textbook_nets, steps: int = STEPS) -> None:
@@ -43,7 +43,7 @@ def assert_same_run(textbook_step, trainer: Trainer, textbook_nets, steps: int =
         got = {k: float(v) for k, v in trainer.train_step().items()}
         for key in LOGGED:
             assert got[key] == pytest.approx(expected[key], rel=RTOL), f"step {step + 1}: {key}"
-    ganforge_nets = (trainer.generator, trainer.discriminator)
+    ganforge_nets = (trainer.raw("G"), trainer.raw("D"))
     for ours, theirs in zip(ganforge_nets, textbook_nets):
         for (name, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
             assert torch.allclose(a.float(), b.float(), rtol=0, atol=WEIGHT_ATOL), name
@@ -61,7 +61,7 @@ def test_dcgan_matches_the_pytorch_examples_loop(tmp_path):
     images = trainer.stream.images.cpu()
     textbook = TextbookDCGAN(images_hwc(images), 32, batch_size=16, ngf=8, ndf=8, seed=0, resize=False,
                              sampler=data_order(images, 16, 0), noise_generator=torch.Generator().manual_seed(0))
-    assert same_weights(textbook.netG, trainer.generator) and same_weights(textbook.netD, trainer.discriminator)
+    assert same_weights(textbook.netG, trainer.nets["G"]) and same_weights(textbook.netD, trainer.nets["D"])
     assert_same_run(lambda: textbook.step(next(textbook.batches)), trainer, (textbook.netG, textbook.netD))
 
 
@@ -70,7 +70,7 @@ def test_mlp_matches_the_course_loop(tmp_path):
     images = trainer.stream.images.cpu()
     textbook = TextbookMLP(images_hwc(images), batch_size=64, seed=0, sampler=data_order(images, 64, 0),
                            noise_generator=torch.Generator().manual_seed(0))
-    assert same_weights(textbook.G, trainer.generator) and same_weights(textbook.D, trainer.discriminator)
+    assert same_weights(textbook.G, trainer.nets["G"]) and same_weights(textbook.D, trainer.nets["D"])
     assert_same_run(lambda: textbook.step(next(textbook.batches)), trainer, (textbook.G, textbook.D))
 
 
@@ -78,13 +78,13 @@ def test_the_benchmarks_hand_written_floor_computes_ganforges_step(tmp_path):
     """benchmarks.floor is only a fair limit if it does the trainer's work: same batches and noise, same numbers."""
     trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=8"]), tmp_path / "run", quiet=True)
     floor = HandWrittenMLPStep(trainer)
-    stream = BatchStream(trainer.stream.images, 64, seed=0)
+    stream = BatchStream({"image": trainer.stream.images}, 64, seed=0)
     noise = torch.Generator().manual_seed(0)
     for step in range(STEPS):
-        expected = floor.step(stream.next(), torch.randn(64, 100, generator=noise))
+        expected = floor.step(stream.next()["image"], torch.randn(64, 100, generator=noise))
         got = trainer.train_step()
         assert (float(got["loss_d"]), float(got["loss_g"])) == pytest.approx(expected, rel=RTOL), f"step {step + 1}"
-    ours = [*trainer.generator.named_parameters(), *trainer.discriminator.named_parameters()]
+    ours = [*trainer.nets["G"].named_parameters(), *trainer.nets["D"].named_parameters()]
     for (name, a), b in zip(ours, floor.g + floor.d):
         assert torch.allclose(a, b, rtol=0, atol=WEIGHT_ATOL), name
 
@@ -95,6 +95,6 @@ def test_the_textbook_batches_are_ganforges_batches(tmp_path):
     images = trainer.stream.images.cpu()
     textbook = TextbookMLP(images_hwc(images), batch_size=64, seed=0, sampler=data_order(images, 64, 0))
     theirs = next(textbook.batches)[0]
-    ours = trainer.next_real_batch()
+    ours = trainer.next_real_batch()["image"]
     assert theirs.shape == ours.shape
     assert torch.allclose(theirs, ours, rtol=0, atol=1e-6)

@@ -2,7 +2,7 @@
 
 import torch
 
-from ganforge.config import build_config
+from ganforge.configure import build_config
 from ganforge.training.trainer import Trainer
 
 from conftest import TINY_DCGAN
@@ -24,31 +24,32 @@ def unchanged(before, net):
 def test_phase_d_changes_only_d_and_lowers_its_loss_on_a_fixed_batch(tmp_path):
     trainer = make_trainer(tmp_path)
     phase_d = trainer.phases[0]
-    assert phase_d.name == "D" and phase_d.module is trainer.discriminator
+    assert phase_d.name == "D" and phase_d.networks == ("D",) and phase_d.frozen == ()
     fixed = trainer.next_real_batch()
     trainer.next_real_batch = lambda: fixed  # the same real batch every time
-    g_before = snapshot(trainer.generator)
+    g_before = snapshot(trainer.nets["G"])
     torch.manual_seed(0)
     first = trainer.run_phase(phase_d)["loss"].item()
     for _ in range(15):
         last = trainer.run_phase(phase_d)["loss"].item()
-    assert unchanged(g_before, trainer.generator), "phase D must not change G"
-    assert all(p.grad is None for p in trainer.generator.parameters()), "no gradient may reach G in phase D"
+    assert unchanged(g_before, trainer.nets["G"]), "phase D must not change G"
+    assert all(p.grad is None for p in trainer.nets["G"].parameters()), "no gradient may reach G in phase D"
     assert last < first
 
 
 def test_phase_g_changes_only_g(tmp_path):
     trainer = make_trainer(tmp_path)
     phase_d, phase_g = trainer.phases
+    assert phase_g.networks == ("G",) and phase_g.frozen == ("D",)
     trainer.run_phase(phase_d)
-    d_before, g_before = snapshot(trainer.discriminator), snapshot(trainer.generator)
-    d_grads = [p.grad.clone() for p in trainer.discriminator.parameters()]
+    d_before, g_before = snapshot(trainer.nets["D"]), snapshot(trainer.nets["G"])
+    d_grads = [p.grad.clone() for p in trainer.nets["D"].parameters()]
     trainer.run_phase(phase_g)
-    assert unchanged(d_before, trainer.discriminator), "phase G must not change D"
-    assert not unchanged(g_before, trainer.generator)
-    assert all(torch.equal(g, p.grad) for g, p in zip(d_grads, trainer.discriminator.parameters())), \
+    assert unchanged(d_before, trainer.nets["D"]), "phase G must not change D"
+    assert not unchanged(g_before, trainer.nets["G"])
+    assert all(torch.equal(g, p.grad) for g, p in zip(d_grads, trainer.nets["D"].parameters())), \
         "D is frozen in phase G: no gradient is computed for its weights"
-    assert all(p.requires_grad for p in trainer.discriminator.parameters()), "D is unfrozen after phase G"
+    assert all(p.requires_grad for p in trainer.nets["D"].parameters()), "D is unfrozen after phase G"
 
 
 def test_generator_never_sees_real_data(tmp_path):
@@ -56,23 +57,24 @@ def test_generator_never_sees_real_data(tmp_path):
         trainer = make_trainer(tmp_path / reuse, f"algorithm.reuse_fakes={reuse}", "algorithm.d_steps=2")
         noise_ids, g_inputs, real_in_phase = set(), [], {"D": 0, "G": 0}
         current = {"phase": None}
-        original_noise, original_real = trainer.noise, trainer.next_real_batch
+        original_inputs, original_real = trainer.sample_inputs, trainer.next_real_batch
 
-        def noise(n):
-            z = original_noise(n)
-            noise_ids.add(id(z))
-            return z
+        def sample_inputs(n):
+            inputs = original_inputs(n)
+            noise_ids.update(id(value) for value in inputs.values())
+            return inputs
 
         def real():
             real_in_phase[current["phase"]] += 1
             return original_real()
 
-        trainer.noise, trainer.next_real_batch = noise, real
-        trainer.generator.register_forward_pre_hook(lambda m, args: g_inputs.append(args[0]))
+        trainer.sample_inputs, trainer.next_real_batch = sample_inputs, real
+        trainer.nets["G"].register_forward_pre_hook(lambda m, args, kwargs: g_inputs.extend([*args, *kwargs.values()]),
+                                                    with_kwargs=True)
         for phase in trainer.phases:
             current["phase"] = phase.name
             trainer.run_phase(phase)
-        assert g_inputs and all(id(z) in noise_ids for z in g_inputs), "G's inputs are only noise"
+        assert g_inputs and all(id(z) in noise_ids for z in g_inputs), "G's inputs are only its declared inputs"
         assert real_in_phase == {"D": 2, "G": 0}, "real batches are drawn in phase D only (d_steps=2)"
 
 
@@ -80,7 +82,7 @@ def test_training_step_logs_sane_values(tmp_path):
     trainer = make_trainer(tmp_path)
     result = trainer.fit()
     assert result.steps == 4
-    for key in ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "images_per_s"):
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "lr_G", "lr_D", "images_per_s"):
         assert key in result.last
     assert 0 <= result.last["d_real"] <= 1 and result.last["loss_d"] > 0
 

@@ -18,7 +18,7 @@ _EXPORTS = {
     "export_run": "ganforge.export",
     "Sampler": "ganforge.sampling",
     "Config": "ganforge.config",
-    "build_config": "ganforge.config",
+    "build_config": "ganforge.configure",
     "load_dataset": "ganforge.data",
     "GanforgeError": "ganforge.errors",
 }

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .config import AugmentConfig
+from .config import AugmentConfig, Config
 from .errors import GanforgeError
 from .registry import Registry
 
@@ -73,3 +73,10 @@ def diff_augment(x: Tensor, policy: Sequence[str], config: AugmentConfig | None 
     for name in policy:
         x = AUGMENTS.get(name)(x, config, generator)
     return x
+
+
+def check_config(config: Config) -> None:
+    """augment.policy: every name must be a registered augmentation."""
+    for name in config.augment.policy:
+        if name not in AUGMENTS:
+            raise GanforgeError(f"augment.policy: {AUGMENTS.unknown_message(name)}")

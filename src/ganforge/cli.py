@@ -66,7 +66,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 def _train(args: argparse.Namespace) -> int:
     import json
 
-    from .config import build_config
+    from .configure import build_config
 
     overrides = list(args.overrides)
     if args.data_dir:
@@ -144,17 +144,27 @@ def _launch_torchrun(args: argparse.Namespace, config) -> int:
 
 # ------------------------------------------------------------------------------------------------------ presets
 def _presets_args(p: argparse.ArgumentParser) -> None:
-    return None
+    p.add_argument("name", nargs="?", metavar="NAME", help="print this preset's YAML file (a --config example)")
 
 
-@command("presets", "list the named presets", "ganforge presets", configure=_presets_args)
+@command("presets", "list the named presets by family, or print one to copy as a --config file",
+         "ganforge presets\n  ganforge presets mnist-cgan > my.yaml && ganforge train --config my.yaml",
+         configure=_presets_args)
 def _presets(args: argparse.Namespace) -> int:
-    from .config import DEFAULT_PRESET, PRESETS
+    from .families import FAMILIES
+    from .presets import DEFAULT_PRESET, PRESETS
 
-    width = max(len(name) for name in PRESETS)
-    for name in sorted(PRESETS):
-        mark = " (default)" if name == DEFAULT_PRESET else ""
-        print(f"{name:<{width}}  {PRESETS[name][0]}{mark}")
+    if args.name:
+        preset = PRESETS.get(args.name)
+        print(f"# {preset.path}")
+        print(preset.path.read_text(), end="")
+        return 0
+    width = max(len(name) for name in PRESETS.names())
+    for family, presets in PRESETS.groups().items():
+        print(f"{family}: {FAMILIES.help(family)}")
+        for preset in presets:
+            mark = " (default)" if preset.name == DEFAULT_PRESET else ""
+            print(f"  {preset.name:<{width}}  {preset.description}{mark}")
     return 0
 
 
@@ -163,41 +173,53 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a run directory or an export directory")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+    p.add_argument("--class", dest="classes", nargs="+", metavar="N",
+                   help="conditional models: the class (one number), or one grid row per class (several, or all)")
+    p.add_argument("--code", dest="codes", action="append", default=[], metavar="NAME=VALUE",
+                   help="models with codes (InfoGAN): fix one (c1=3, c2=0.5) or sweep it: c1=all (rows), "
+                        "c2=-2:2[:STEPS] (columns); repeatable")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="truncation trick: redraw noise values with |z| > PSI (smaller: cleaner, less varied)")
 
 
 def _sampler(args: argparse.Namespace):
     from .export import load_generator
-    from .sampling import Sampler
+    from .sampling import Sampler, parse_request
     from .utils import resolve_device
 
     device = resolve_device(args.device)
-    return Sampler(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
+    sampler = Sampler(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
+    return sampler, parse_request(sampler.inputs, args.classes, args.codes)
 
 
 def _sample_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--n", type=int, default=64, help="how many images (default 64)")
+    p.add_argument("--n", type=int, default=64,
+                   help="how many images (default 64); with a row sweep, images per row; with a column sweep, rows")
     p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--out", default="samples.png", help="grid PNG path, or a folder with --separate")
-    p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square)")
+    p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square, or the sweep's)")
     p.add_argument("--separate", action="store_true", help="write one PNG per image into the --out folder")
 
 
 @command("sample", "generate images from a trained model",
          "ganforge sample runs/mnist-dcgan-20261125-101010 --n 64 --seed 0 --out grid.png\n"
-         "  ganforge sample exported/ --n 16 --separate --out samples/", configure=_sample_args)
+         "  ganforge sample exported/ --n 16 --separate --out samples/\n"
+         "  ganforge sample runs/mnist-cgan-... --class all --n 8 --out classes.png    # one row per class\n"
+         "  ganforge sample runs/mnist-infogan-... --code c1=all --code c2=-2:2 --out c2.png", configure=_sample_args)
 def _sample(args: argparse.Namespace) -> int:
     from .sampling import make_grid_image, save_grid
     from .utils import ensure_writable_dir
 
-    images = _sampler(args).sample(args.n, args.seed)
+    sampler, request = _sampler(args)
+    images, nrow = sampler.grid(args.n, args.seed, request, args.truncation)
     if args.separate:
         folder = ensure_writable_dir(args.out)
         for i, image in enumerate(images):
             make_grid_image(image[None], nrow=1, padding=0).save(folder / f"sample_{args.seed}_{i:05d}.png")
         print(f"wrote {len(images)} images to {folder}")
     else:
-        print(f"wrote {save_grid(images, args.out, args.nrow)}")
+        print(f"wrote {save_grid(images, args.out, args.nrow or nrow)}")
     return 0
 
 
@@ -213,7 +235,10 @@ def _interpolate_args(p: argparse.ArgumentParser) -> None:
 def _interpolate(args: argparse.Namespace) -> int:
     from .sampling import save_grid
 
-    images = _sampler(args).interpolate(args.seeds[0], args.seeds[1], args.steps)
+    sampler, request = _sampler(args)
+    if request.rows or request.columns:
+        raise GanforgeError("interpolate walks between two seeds: give --class/--code one value each, not a sweep")
+    images = sampler.interpolate(args.seeds[0], args.seeds[1], args.steps, args.truncation, **request.fixed)
     print(f"wrote {save_grid(images, args.out, nrow=args.steps)}")
     return 0
 
@@ -382,10 +407,12 @@ def _lab(args: argparse.Namespace) -> int:
     from .lab.runner import format_table
 
     if args.list:
-        for title, registry in (("datasets", TOY_DATASETS), ("algorithms", RECIPES)):
-            print(f"{title}:")
-            for name in registry.names():
-                print(f"  {name:15s} {registry.help(name)}")
+        print("datasets:")
+        for name in TOY_DATASETS.names():
+            print(f"  {name:18s} {TOY_DATASETS.help(name)}")
+        print("algorithms:")
+        for name in RECIPES.names():
+            print(f"  {name:18s} {RECIPES.get(name).description}")
         return 0
     if not args.datasets:
         raise GanforgeError("name a 2D dataset: ganforge lab ring8 (or ring8,grid25); --list shows them")

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from .errors import GanforgeError
 from .registry import Registry
 
 if TYPE_CHECKING:
-    from .config import LossConfig
+    from .config import Config, LossConfig
 
 Tensor = torch.Tensor
 
@@ -154,3 +155,12 @@ LOSSES.add("relativistic-average", GANLoss("relativistic-average", relativistic_
                                            relativistic_average_generator_loss, probabilistic=False,
                                            generator_needs_real=True),
            help="RaGAN (relativistic average, BCE form): D compares each sample with the other side's mean")
+
+
+def check_config(config: Config) -> None:
+    """loss.*: the name, and label smoothing only where D has a real target to soften."""
+    if config.loss.name not in LOSSES:
+        raise GanforgeError(f"loss.name: {LOSSES.unknown_message(config.loss.name)}")
+    if config.loss.label_smoothing and not build_loss(config.loss).has_targets:
+        raise GanforgeError(f"loss.label_smoothing={config.loss.label_smoothing} has no meaning with loss.name="
+                            f"{config.loss.name} (it has no real target to soften); set loss.label_smoothing=0")

@@ -1,10 +1,12 @@
-"""Regularisers of the discriminator: functions of (D, real, fake) -> a penalty tensor, in a registry.
+"""Regularisers of the discriminator: functions of (D on reals, D on fakes, real, fake) -> a penalty tensor, in a
+registry; and BigGAN's orthogonal regularisation of the generator's weights.
 
 They combine from config: `regularize.penalties` maps names to weights (`{gp: 10}`, `{r1: 10, r2: 10}`), and
-`regularize.every` makes a penalty lazy (StyleGAN2 applies R1 every 16 D steps with its weight multiplied by 16, so
-the average pull stays the same at a sixteenth of the cost). Each penalty sees the batches D itself saw (after
-augmentation and instance noise) and differentiates D with respect to its input, with `create_graph=True` so the
-penalty's own gradient reaches D's weights.
+`regularize.every` makes a penalty lazy: it moves to a phase of its own that runs every N steps with its weight
+multiplied by N (StyleGAN2 applies R1 every 16 steps, so the average pull stays the same at a sixteenth of the
+cost). Each penalty sees the batches D itself saw (after augmentation and instance noise) and differentiates D with
+respect to its input, with `create_graph=True` so the penalty's own gradient reaches D's weights. D is given as two
+scoring functions: a conditional D scores reals with their labels and fakes with the labels G was given.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from .config import Config
+from .errors import GanforgeError
 from .registry import Registry
 
 Tensor = torch.Tensor
-Penalty = Callable[[nn.Module, Tensor, Tensor], Tensor]
+Score = Callable[[Tensor], Tensor]
+Penalty = Callable[[Score, Score, Tensor, Tensor], Tensor]
 REGULARIZERS: Registry[Penalty] = Registry("regulariser")
 
 
-def input_gradient_norms(discriminator: nn.Module, x: Tensor) -> Tensor:
+def input_gradient_norms(score: Score, x: Tensor) -> Tensor:
     """||dD/dx|| for every D output (one per sample, or one per pack of m samples under PacGAN)."""
     x = x.detach().requires_grad_(True)
-    out = discriminator(x)
+    out = score(x)
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return grad.reshape(out.shape[0], -1).norm(2, dim=1)
 
@@ -36,41 +41,75 @@ def interpolates(real: Tensor, fake: Tensor) -> Tensor:
 
 
 @REGULARIZERS.register("gp", help="WGAN-GP: E(||grad D(x^)|| - 1)^2 on real-fake interpolates (Gulrajani et al. 2017)")
-def gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    return (input_gradient_norms(discriminator, interpolates(real, fake)) - 1).pow(2).mean()
+def gradient_penalty(score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> Tensor:
+    return (input_gradient_norms(score_real, interpolates(real, fake)) - 1).pow(2).mean()
 
 
 @REGULARIZERS.register("gp0", help="zero-centred GP: E||grad D(x^)||^2 on interpolates (Thanh-Tung et al. 2019)")
-def zero_centred_gradient_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    return input_gradient_norms(discriminator, interpolates(real, fake)).pow(2).mean()
+def zero_centred_gradient_penalty(score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> Tensor:
+    return input_gradient_norms(score_real, interpolates(real, fake)).pow(2).mean()
 
 
 @REGULARIZERS.register("r1", help="R1: 1/2 E||grad D(x)||^2 on real data; the weight is gamma (Mescheder et al. 2018)")
-def r1_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    return 0.5 * input_gradient_norms(discriminator, real).pow(2).mean()
+def r1_penalty(score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * input_gradient_norms(score_real, real).pow(2).mean()
 
 
 @REGULARIZERS.register("r2", help="R2: 1/2 E||grad D(G(z))||^2 on fakes; the weight is gamma (Mescheder et al. 2018)")
-def r2_penalty(discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-    return 0.5 * input_gradient_norms(discriminator, fake).pow(2).mean()
+def r2_penalty(score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * input_gradient_norms(score_fake, fake).pow(2).mean()
 
 
 class Penalties:
-    """The configured penalties with their weights and lazy intervals, summed into phase D's loss.
+    """Weighted penalties applied together, every `every` steps (weights x every: lazy regularisation)."""
 
-    A penalty with `every = N` is applied on training steps divisible by N with weight x N (lazy regularisation);
-    keyed on the training step, so a resumed run applies it on the same steps as an uninterrupted one.
-    """
-
-    def __init__(self, weights: Mapping[str, float], every: Mapping[str, int] | None = None) -> None:
-        every = every or {}
-        self.terms = [(name, REGULARIZERS.get(name), float(weight), int(every.get(name, 1)))
-                      for name, weight in sorted(weights.items()) if weight > 0]
+    def __init__(self, weights: Mapping[str, float], every: int = 1) -> None:
+        self.every = every
+        self.terms = [(name, REGULARIZERS.get(name), float(weight)) for name, weight in sorted(weights.items())
+                      if weight > 0]
 
     def __bool__(self) -> bool:
         return bool(self.terms)
 
-    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor, step: int) -> dict[str, Tensor]:
-        """{name: weighted penalty} for the penalties due at this step."""
-        return {name: weight * every * penalty(discriminator, real, fake)
-                for name, penalty, weight, every in self.terms if step % every == 0}
+    def __call__(self, score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
+        """{name: weighted penalty}."""
+        return {name: weight * self.every * penalty(score_real, score_fake, real, fake)
+                for name, penalty, weight in self.terms}
+
+
+def penalty_schedule(weights: Mapping[str, float], every: Mapping[str, int]) -> dict[int, Penalties]:
+    """The configured penalties grouped by interval: {1: applied in every D step, N: a lazy phase every N steps}."""
+    groups: dict[int, dict[str, float]] = {}
+    for name, weight in weights.items():
+        if weight > 0:
+            groups.setdefault(int(every.get(name, 1)), {})[name] = weight
+    return {interval: Penalties(group, interval) for interval, group in sorted(groups.items())}
+
+
+def orthogonal_penalty(generator: nn.Module, strength: float) -> Tensor:
+    """BigGAN's orthogonal regularisation (Brock et al. 2019): strength / 2 * sum ||W W^T (1 - I)||_F^2 over G's
+    weight matrices (convolutions flattened per output channel; class embeddings left out, as BigGAN does).
+
+    Its gradient, 2 strength (W W^T (1 - I)) W, is the one BigGAN adds by hand; only the filters' correlations are
+    pulled towards zero, not their norms."""
+    embeddings = {id(p) for m in generator.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    terms = []
+    for param in generator.parameters():
+        if param.dim() < 2 or id(param) in embeddings or not param.requires_grad:
+            continue
+        w = param.reshape(param.shape[0], -1)
+        off_diagonal = 1 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
+        terms.append(((w @ w.t()) * off_diagonal).square().sum())
+    return 0.5 * strength * torch.stack(terms).sum()
+
+
+def check_config(config: Config) -> None:
+    """regularize.*: penalty names, and lazy intervals only for penalties that are on."""
+    r = config.regularize
+    for name in r.penalties:
+        if name not in REGULARIZERS:
+            raise GanforgeError(f"regularize.penalties: {REGULARIZERS.unknown_message(name)}")
+    for name in r.every:
+        if r.penalties.get(name, 0) <= 0:
+            raise GanforgeError(f"regularize.every.{name} is set but regularize.penalties.{name} is not; give the "
+                                f"penalty a weight")

@@ -1,26 +1,39 @@
-"""Noise, interpolation and image grids: the same seed gives the same images on any machine with this torch build.
+"""Samples, grids and interpolations of any generator, built from the inputs it declares (`generator.inputs`).
 
-Noise is always drawn on the CPU from its own seeded generator and then moved to the model's device, so sampling on
-a GPU gives the same latent vectors as on a CPU.
+The same seed gives the same images on any machine with this torch build: every input is drawn on the CPU from
+one seeded generator, in declaration order, then moved to the model's device. A user can fix an input (`--class 3`,
+`--code c2=0.5`) or sweep it: a class list or a categorical code sweeps the rows of a grid, a continuous range
+sweeps its columns (the classic InfoGAN figure: rows = c1, columns = c2 from -2 to 2).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from .data.images import to_uint8
 from .errors import GanforgeError
+from .inputs import ClassLabel, GeneratorInputs, InputSpec, Latent, _Categorical
+
+Tensor = torch.Tensor
+DEFAULT_SWEEP_STEPS = 10
 
 
-def latent_noise(n: int, latent_dim: int, seed: int) -> torch.Tensor:
+def latent_noise(n: int, latent_dim: int, seed: int) -> Tensor:
     return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
 
 
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def seeded_inputs(inputs: GeneratorInputs, n: int, seed: int, truncation: float | None = None) -> dict[str, Tensor]:
+    """Every declared input for n samples, drawn from `seed` (what `ganforge sample --seed` uses)."""
+    return inputs.sample(n, torch.Generator().manual_seed(seed), truncation)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Spherical interpolation between latent vectors a and b at fractions t (Shoemake), linear when parallel."""
     a_unit, b_unit = a / a.norm(), b / b.norm()
     omega = torch.acos((a_unit * b_unit).sum().clamp(-1.0, 1.0))
@@ -30,7 +43,114 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-def make_grid_image(images: torch.Tensor, nrow: int | None = None, padding: int = 2):
+@dataclass
+class Request:
+    """What to sample: inputs fixed to a value, and at most one swept input for the rows and one for the columns."""
+
+    fixed: dict[str, Any] = field(default_factory=dict)
+    rows: tuple[str, list[Any]] | None = None
+    columns: tuple[str, list[float]] | None = None
+
+
+def parse_request(inputs: GeneratorInputs, classes: list[str] | None = None, codes: list[str] | None = None
+                  ) -> Request:
+    """`--class N [N ...]|all` and `--code NAME=VALUE|all|LOW:HIGH[:STEPS]` against the model's declared inputs."""
+    request = Request()
+    if classes:
+        labels = inputs.of_kind(ClassLabel)
+        if not labels:
+            raise GanforgeError(f"--class: this model is unconditional (its inputs are {', '.join(inputs)}); drop "
+                                f"--class")
+        (name, spec), = labels.items()
+        _add(request, name, spec, " ".join(classes) if len(classes) > 1 else classes[0], "--class")
+    for text in codes or []:
+        name, sep, value = text.partition("=")
+        if not sep or not value:
+            raise GanforgeError(f"--code '{text}' needs the form NAME=VALUE (e.g. c1=3, c1=all, c2=-2:2)")
+        codes_here = {n: s for n, s in inputs.items() if not isinstance(s, (Latent, ClassLabel))}
+        if name not in codes_here:
+            choices = ", ".join(codes_here) or "none"
+            raise GanforgeError(f"--code {name}: this model has no code '{name}'; its codes are: {choices}")
+        _add(request, name, codes_here[name], value, f"--code {name}")
+    return request
+
+
+def _add(request: Request, name: str, spec: InputSpec, text: str, flag: str) -> None:
+    if isinstance(spec, _Categorical):
+        if text == "all":
+            values = list(range(spec.count))
+        else:
+            try:
+                values = [int(v) for v in text.split()]
+            except ValueError:
+                raise GanforgeError(f"{flag} takes whole numbers 0-{spec.count - 1} or all, got '{text}'") from None
+        spec.value(name, values, len(values))  # range check with the spec's own message
+        if len(values) == 1:
+            request.fixed[name] = values[0]
+        elif request.rows is not None:
+            raise GanforgeError(f"{flag}: the grid's rows already sweep '{request.rows[0]}'; sweep one at a time")
+        else:
+            request.rows = (name, values)
+        return
+    low, sep, rest = text.partition(":")
+    try:
+        if not sep:
+            request.fixed[name] = float(spec.value(name, float(text), 1)[0])
+            return
+        high, _, steps = rest.partition(":")
+        sweep = torch.linspace(float(low), float(high), int(steps) if steps else DEFAULT_SWEEP_STEPS).tolist()
+    except ValueError:
+        raise GanforgeError(f"{flag} takes a number or a range LOW:HIGH[:STEPS] (e.g. -2:2), got '{text}'") from None
+    if len(sweep) < 2 or not all(math.isfinite(v) for v in sweep):
+        raise GanforgeError(f"{flag}: a sweep needs finite ends and at least 2 steps, got '{text}'")
+    if request.columns is not None:
+        raise GanforgeError(f"{flag}: the grid's columns already sweep '{request.columns[0]}'; sweep one at a time")
+    request.columns = (name, sweep)
+
+
+def plan_grid(inputs: GeneratorInputs, n: int, seed: int, request: Request | None = None,
+              truncation: float | None = None) -> tuple[dict[str, Tensor], int | None]:
+    """The inputs of every cell of a grid, and its row length (None: a square grid of n samples).
+
+    Without sweeps: n samples. Rows swept: n columns, column c of every row shares sample c's other inputs (the
+    classic conditional grid). Columns swept: n rows, each one sample's inputs. Both: one sample's inputs, rows x
+    columns.
+    """
+    request = request or Request()
+    unknown = [name for name in request.fixed if name not in inputs]
+    if unknown:
+        raise GanforgeError(f"this model has no input '{unknown[0]}'; its inputs are: {', '.join(inputs)}")
+    rows, columns = request.rows, request.columns
+    row_count = len(rows[1]) if rows else 1
+    column_count = len(columns[1]) if columns else 1
+    base_count = 1 if rows and columns else n
+    base = seeded_inputs(inputs, base_count, seed, truncation)
+    for name, given in request.fixed.items():
+        base[name] = inputs[name].value(name, given, base_count)
+    if rows is None and columns is None:
+        return base, None
+    cells = [(r, c) for r in range(row_count if rows else n) for c in range(column_count if columns else n)]
+    index = torch.tensor([0 if rows and columns else (c if rows else r) for r, c in cells])
+    values = {name: tensor[index] for name, tensor in base.items()}
+    if rows:
+        values[rows[0]] = inputs[rows[0]].value(rows[0], [rows[1][r] for r, _ in cells], len(cells))
+    if columns:
+        values[columns[0]] = inputs[columns[0]].value(columns[0], [columns[1][c] for _, c in cells], len(cells))
+    return values, (column_count if columns else n)
+
+
+def training_grid(inputs: GeneratorInputs, n: int, seed: int) -> tuple[dict[str, Tensor], int | None]:
+    """The fixed inputs of the sample grids saved during training: one row per class (or per category of the first
+    categorical code) when the generator has one, n noise draws otherwise."""
+    categorical = {**inputs.of_kind(ClassLabel), **inputs.of_kind(_Categorical)}
+    if not categorical:
+        return plan_grid(inputs, n, seed)
+    name, spec = next(iter(categorical.items()))
+    rows = list(range(min(spec.count, n)))
+    return plan_grid(inputs, max(1, n // len(rows)), seed, Request(rows=(name, rows)))
+
+
+def make_grid_image(images: Tensor, nrow: int | None = None, padding: int = 2):
     """uint8 (N, C, H, W) -> a PIL image tiling them, nrow per row (default: a square)."""
     from PIL import Image
 
@@ -46,7 +166,7 @@ def make_grid_image(images: torch.Tensor, nrow: int | None = None, padding: int 
     return Image.fromarray(array[..., 0] if c == 1 else array, mode="L" if c == 1 else "RGB")
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+def save_grid(images: Tensor, path: str | Path, nrow: int | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -57,28 +177,53 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
 
 
 class Sampler:
-    """Turns seeds into uint8 images with a generator (the EMA weights when the model has them)."""
+    """Turns seeds (and fixed or swept inputs) into uint8 images with a generator that declares its inputs."""
 
     def __init__(self, generator: nn.Module, device: torch.device | str | None = None, batch_size: int = 256) -> None:
         self.device = torch.device(device) if device is not None else next(generator.parameters()).device
         self.generator = generator.to(self.device).eval()
-        self.latent_dim: int = generator.latent_dim
+        self.inputs: GeneratorInputs = generator.inputs
         self.batch_size = batch_size
 
     @torch.inference_mode()
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent vectors (N, latent_dim) -> uint8 images (N, C, H, W) on the CPU, in batches."""
-        out = [to_uint8(self.generator(chunk.to(self.device))).cpu() for chunk in z.split(self.batch_size)]
+    def decode(self, values: dict[str, Tensor]) -> Tensor:
+        """Inputs (n of each) -> uint8 images (n, C, H, W) on the CPU, in batches."""
+        n = next(iter(values.values())).shape[0]
+        out = []
+        for start in range(0, n, self.batch_size):
+            chunk = {k: v[start:start + self.batch_size].to(self.device) for k, v in values.items()}
+            out.append(to_uint8(self.generator(**chunk)).cpu())
         return torch.cat(out)
 
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+    def grid(self, n: int, seed: int = 0, request: Request | None = None,
+             truncation: float | None = None) -> tuple[Tensor, int | None]:
+        """The images of `plan_grid` and the grid's row length."""
         if n < 1:
             raise GanforgeError(f"--n must be >= 1, got {n}")
-        return self.decode(latent_noise(n, self.latent_dim, seed))
+        values, nrow = plan_grid(self.inputs, n, seed, request, truncation)
+        return self.decode(values), nrow
 
-    def interpolate(self, seed_a: int, seed_b: int, steps: int) -> torch.Tensor:
+    def sample(self, n: int, seed: int = 0, truncation: float | None = None, **fixed: Any) -> Tensor:
+        """n images from `seed`; keyword arguments fix declared inputs (label=3, c2=0.5)."""
+        return self.grid(n, seed, Request(fixed=fixed), truncation)[0]
+
+    def interpolate(self, seed_a: int, seed_b: int, steps: int, truncation: float | None = None,
+                    **fixed: Any) -> Tensor:
+        """A spherical walk in z from seed_a's sample to seed_b's; every other input is seed_a's (or fixed)."""
         if steps < 2:
             raise GanforgeError(f"--steps must be >= 2, got {steps}")
-        a = latent_noise(1, self.latent_dim, seed_a)[0]
-        b = latent_noise(1, self.latent_dim, seed_b)[0]
-        return self.decode(slerp(a, b, torch.linspace(0, 1, steps)))
+        a = seeded_inputs(self.inputs, 1, seed_a, truncation)
+        b = seeded_inputs(self.inputs, 1, seed_b, truncation)
+        t = torch.linspace(0, 1, steps)
+        values = {name: value.expand(steps, *value.shape[1:]) for name, value in a.items()}
+        for name in self.inputs.of_kind(Latent):
+            values[name] = slerp(a[name][0], b[name][0], t)
+        for name, given in fixed.items():
+            if name not in self.inputs:
+                raise GanforgeError(f"this model has no input '{name}'; its inputs are: {', '.join(self.inputs)}")
+            values[name] = self.inputs[name].value(name, given, steps)
+        return self.decode(values)
+
+
+__all__ = ["Request", "Sampler", "latent_noise", "make_grid_image", "parse_request", "plan_grid",
+           "save_grid", "seeded_inputs", "slerp", "training_grid"]

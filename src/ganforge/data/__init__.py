@@ -7,7 +7,8 @@ torchvision sets, downloaded only with `--download`; `folder:PATH` reads any fol
 from __future__ import annotations
 
 from .images import ImageSet, normalize, to_uint8
-from .registry import DATASETS, check_dataset_name, load_dataset
+from .registry import DATASETS, check_config, check_dataset_name, load_dataset
 from .stream import BatchStream
 
-__all__ = ["DATASETS", "BatchStream", "ImageSet", "check_dataset_name", "load_dataset", "normalize", "to_uint8"]
+__all__ = ["DATASETS", "BatchStream", "ImageSet", "check_config", "check_dataset_name", "load_dataset", "normalize",
+           "to_uint8"]

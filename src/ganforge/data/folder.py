@@ -1,4 +1,8 @@
-"""Any folder of images, read once into memory: resized (shorter side) and centre-cropped to the model's size."""
+"""Any folder of images, read once into memory: resized (shorter side) and centre-cropped to the model's size.
+
+A folder whose images all sit in sub-folders (`PATH/<class>/...`, as torchvision's ImageFolder) is labelled: one
+class per sub-folder, in sorted order. Images directly in PATH make it an unlabelled set.
+"""
 
 from __future__ import annotations
 
@@ -42,14 +46,21 @@ def load_folder(path: str | Path, resolution: int, channels: int) -> ImageSet:
     files = image_files(root)
     if not files:
         raise GanforgeError(f"image folder '{root}' holds no .jpg/.png/.webp images; add images or pick another")
-    arrays, skipped = [], 0
+    labelled = all(len(file.relative_to(root).parts) > 1 for file in files)
+    class_names = sorted({file.relative_to(root).parts[0] for file in files}) if labelled else None
+    class_index = {name: i for i, name in enumerate(class_names or [])}
+    arrays, labels, skipped = [], [], 0
     for file in files:
         try:
             arrays.append(read_image(file, resolution, channels))
         except Exception:  # PIL raises many types for corrupt files; all mean "unreadable"
             skipped += 1
+            continue
+        if class_names is not None:
+            labels.append(class_index[file.relative_to(root).parts[0]])
     if skipped:
         log.warning("skipped %d unreadable image file(s) of %d in %s", skipped, len(files), root)
     if not arrays:
         raise GanforgeError(f"none of the {len(files)} image files in '{root}' could be read; they are corrupt")
-    return ImageSet(f"folder:{root}", torch.from_numpy(np.stack(arrays)))
+    label_tensor = torch.tensor(labels, dtype=torch.int64) if class_names is not None else None
+    return ImageSet(f"folder:{root}", torch.from_numpy(np.stack(arrays)), label_tensor, class_names)

@@ -12,14 +12,44 @@ from ..errors import GanforgeError
 
 @dataclass
 class ImageSet:
-    """All images of a dataset as one uint8 tensor (N, C, H, W); labels when the dataset has them."""
+    """All images of a dataset as one uint8 tensor (N, C, H, W); class labels (N,) when the dataset has them.
+
+    Batches are dicts keyed like `tensors()`: "image", and "label" for a labelled set.
+    """
 
     name: str
     images: torch.Tensor
     labels: torch.Tensor | None = None
+    class_names: list[str] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def keys(self) -> tuple[str, ...]:
+        return ("image", "label") if self.labels is not None else ("image",)
+
+    @property
+    def num_classes(self) -> int:
+        if self.labels is None:
+            return 0
+        return len(self.class_names) if self.class_names else int(self.labels.max()) + 1
+
+    def tensors(self, keys: tuple[str, ...], reader: str) -> dict[str, torch.Tensor]:
+        """The tensors of `keys`, or one line saying which the dataset lacks and how to provide them."""
+        missing = [key for key in keys if key not in self.keys()]
+        if missing:
+            hint = (" (put its images in one sub-folder per class, folder:PATH/<class>/*.png, or set "
+                    "model.num_classes=0)" if "label" in missing else "")
+            raise GanforgeError(f"{reader} reads '{', '.join(missing)}' from every batch, but dataset '{self.name}' "
+                                f"has only {', '.join(self.keys())}{hint}")
+        everything = {"image": self.images, "label": self.labels}
+        return {key: everything[key] for key in keys}
+
+    def check_classes(self, num_classes: int) -> None:
+        """A conditional model must have a class for every label the dataset holds."""
+        if num_classes and self.labels is not None and self.num_classes > num_classes:
+            raise GanforgeError(f"dataset '{self.name}' has {self.num_classes} classes but model.num_classes is "
+                                f"{num_classes}; use --set model.num_classes={self.num_classes}")
 
     @property
     def channels(self) -> int:
@@ -44,7 +74,7 @@ class ImageSet:
                     f"dataset '{self.name}' is {images.shape[-2]}x{images.shape[-1]} but model.resolution is "
                     f"{resolution}; use --set model.resolution={images.shape[-1]} or --set data.resize=true")
             images = resize_uint8(images, resolution)
-        return ImageSet(self.name, images, self.labels)
+        return ImageSet(self.name, images, self.labels, self.class_names)
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:

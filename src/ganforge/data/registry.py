@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import Config
 from ..errors import GanforgeError
 from ..registry import Registry
 from .images import ImageSet
@@ -25,6 +26,15 @@ def check_dataset_name(name: str) -> None:
         return
     if name not in DATASETS:
         raise GanforgeError(f"data.dataset: {DATASETS.unknown_message(name)} (or folder:PATH)")
+
+
+def check_config(config: Config) -> None:
+    """data.dataset names a dataset; images are gray or RGB and at least 4 pixels wide."""
+    check_dataset_name(config.data.dataset)
+    if config.model.channels not in (1, 3):
+        raise GanforgeError(f"model.channels must be 1 (grayscale) or 3 (RGB), got {config.model.channels}")
+    if config.model.resolution < 4:
+        raise GanforgeError(f"model.resolution must be >= 4, got {config.model.resolution}")
 
 
 def load_dataset(name: str, data_dir: str | Path = "data", download: bool = False, resolution: int = 28,

@@ -1,9 +1,10 @@
-"""Endless shuffled batches from a preloaded tensor, with a position that a checkpoint can store and restore.
+"""Endless shuffled batches from preloaded tensors, with a position that a checkpoint can store and restore.
 
-The order of epoch e is a permutation drawn from seed + e, so (epoch, index) is the whole data state: a resumed run
-sees exactly the batches the uninterrupted run would have seen. Incomplete final batches are dropped. Under
-multi-process training each rank takes its own slice of every global batch, so together the ranks see exactly the
-batches one process would.
+A stream holds tensors of one length under names ({"image": uint8 images, "label": classes}); every batch takes
+the same rows of each, so a batch is a dict with the same keys. The order of epoch e is a permutation drawn from
+seed + e, so (epoch, index) is the whole data state: a resumed run sees exactly the batches the uninterrupted run
+would have seen. Incomplete final batches are dropped. Under multi-process training each rank takes its own slice
+of every global batch, so together the ranks see exactly the batches one process would.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from ..errors import GanforgeError
 
 
 class BatchStream:
-    def __init__(self, images: torch.Tensor, batch_size: int, seed: int, labels: torch.Tensor | None = None,
-                 rank: int = 0, world_size: int = 1) -> None:
-        if images.shape[0] < batch_size:
-            raise GanforgeError(f"the dataset has {images.shape[0]} images, fewer than train.batch_size="
-                                f"{batch_size}; lower the batch size")
-        self.images = images
-        self.labels = labels
+    def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.tensors = dict(tensors)
+        size = next(iter(self.tensors.values())).shape[0]
+        if size < batch_size:
+            raise GanforgeError(f"the dataset has {size} images, fewer than train.batch_size={batch_size}; lower "
+                                f"the batch size")
+        self.size = size
         self.batch_size = batch_size
         self.rank_slice = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
         self.seed = seed
@@ -29,22 +31,23 @@ class BatchStream:
         self._order: torch.Tensor | None = None
 
     @property
+    def images(self) -> torch.Tensor:
+        return self.tensors["image"]
+
+    @property
     def batches_per_epoch(self) -> int:
-        return self.images.shape[0] // self.batch_size
+        return self.size // self.batch_size
 
     def _permutation(self) -> torch.Tensor:
         if self._order is None:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            self._order = torch.randperm(self.images.shape[0], generator=generator).to(self.images.device)
+            self._order = torch.randperm(self.size, generator=generator).to(self.images.device)
         return self._order
 
-    def next(self) -> torch.Tensor:
-        """The next uint8 batch (this rank's slice of it), on the images' device."""
-        return self.images[self._next_indices()]
-
-    def next_with_labels(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def next(self) -> dict[str, torch.Tensor]:
+        """The next batch (this rank's slice of it): every tensor's rows of it, on their device."""
         indices = self._next_indices()
-        return self.images[indices], None if self.labels is None else self.labels[indices]
+        return {key: tensor[indices] for key, tensor in self.tensors.items()}
 
     def _next_indices(self) -> torch.Tensor:
         if self.index >= self.batches_per_epoch:

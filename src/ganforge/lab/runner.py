@@ -16,16 +16,14 @@ from typing import Any
 
 import torch
 
-from ..config import Config, config_from_dict, deep_merge, parse_override, validate
+from ..config import CONFIG_VERSION, Config, config_from_dict, deep_merge, parse_override
+from ..configure import family_of, validate
 from ..errors import GanforgeError
-from ..losses import build_loss
-from ..models import build_discriminator, build_generator
-from ..training.algorithms import ALGORITHMS
-from ..training.ema import EMA
-from ..training.optim import OPTIMIZERS
-from ..training.trainer import NonFiniteLoss, PhaseLoop
+from ..families import FAMILIES
+from ..sampling import seeded_inputs
+from ..training.loop import NonFiniteLoss, PhaseLoop
 from ..utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir, seed_everything
-from .recipes import LAB_BASE, RECIPES
+from .recipes import BASE_STEPS, RECIPES
 from .scoring import Coverage, mode_coverage
 from .toy import TOY_DATASETS, Mixture
 
@@ -33,47 +31,43 @@ EVAL_SAMPLES = 2500  # the papers' count
 
 
 def lab_config(recipe: str, overrides: list[str] | None = None, steps: int | None = None) -> Config:
-    merged = deep_merge(LAB_BASE, RECIPES.get(recipe))
+    merged = RECIPES.layer(recipe)
     for text in overrides or []:
         merged = deep_merge(merged, parse_override(text))
     if steps is not None:
         merged = deep_merge(merged, {"train": {"steps": steps}})
-    config = config_from_dict(merged)
+    merged["version"] = CONFIG_VERSION
+    config = config_from_dict(merged, family_of(merged).settings)
     validate(config, images=False)
     return config
 
 
 class ToyTrainer(PhaseLoop):
+    """The phase loop on a 2D mixture: real batches are points of the mixture (under the "image" key)."""
+
     def __init__(self, config: Config, mixture: Mixture, seed: int) -> None:
         self.config, self.mixture = config, mixture
+        self.device = torch.device("cpu")
         seed_everything(seed)
-        self.generator = build_generator(config.model)
-        self.discriminator = build_discriminator(config.model)
-        self.loss = build_loss(config.loss)
-        make_optimizer = OPTIMIZERS.get(config.optim.name)
-        self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
-        self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
-        self.ema = EMA(self.generator, config.train.ema_decay) if config.train.ema else None
+        family = FAMILIES.get(config.algorithm.name)
+        nets = family.build_networks(config)
         self.batch_size = config.train.batch_size
         self.data_rng = torch.Generator().manual_seed(2 * seed + 1)
         self.noise_rng = torch.Generator().manual_seed(2 * seed + 2)
         self.step, self.skips = 0, {}
         self.total_steps = int(config.train.steps or 1)
-        self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
-        self.phases = self.algorithm.phases()
+        self.assemble(family, nets)
 
-    def next_real_batch(self) -> torch.Tensor:
-        return self.mixture.sample(self.batch_size, self.data_rng)
+    def next_real_batch(self) -> dict[str, torch.Tensor]:
+        return {"image": self.mixture.sample(self.batch_size, self.data_rng)}
 
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.config.model.latent_dim, generator=self.noise_rng)
+    def sample_inputs(self, n: int) -> dict[str, torch.Tensor]:
+        return self.generator_inputs.sample(n, self.noise_rng)
 
     @torch.no_grad()
     def samples(self, n: int = EVAL_SAMPLES, seed: int = 12345) -> torch.Tensor:
         """n samples from G (its EMA when on) for fixed noise, so snapshots over time are comparable."""
-        net = self.ema.module if self.ema is not None else self.generator
-        z = torch.randn(n, self.config.model.latent_dim, generator=torch.Generator().manual_seed(seed))
-        return net(z)
+        return self.sampling_network()(**seeded_inputs(self.generator_inputs, n, seed))
 
 
 @dataclass
@@ -90,7 +84,6 @@ class RunOutcome:
 def train_toy(recipe: str, dataset: str, seed: int, steps: int | None = None, overrides: list[str] | None = None,
               snapshots: int = 0) -> RunOutcome:
     """One lab run; `snapshots` > 0 keeps that many sample sets evenly spread over training, for the plot."""
-    torch.set_num_threads(1)
     config = lab_config(recipe, overrides, steps)
     mixture = TOY_DATASETS.get(dataset)
     start = time.perf_counter()
@@ -208,7 +201,7 @@ def run_lab(datasets: list[str], recipes: list[str], seeds: int, out: str | Path
     plots = [_plot(d, {o.recipe: o for o in outcomes if o.dataset == d and o.seed == 0}, out) for d in datasets]
     json_path = out / "lab.json"
     atomic_write_json(json_path, {"datasets": datasets, "algorithms": recipes, "seeds": seeds,
-                                  "steps": steps or LAB_BASE["train"]["steps"], "overrides": overrides or [],
+                                  "steps": steps or BASE_STEPS, "overrides": overrides or [],
                                   "eval_samples": EVAL_SAMPLES, "wall_seconds": round(time.perf_counter() - start, 1),
                                   "table": table})
     atomic_write_bytes(out / "lab.md", format_table(table).encode())
@@ -216,6 +209,8 @@ def run_lab(datasets: list[str], recipes: list[str], seeds: int, out: str | Path
 
 
 def _run_job(job: tuple) -> RunOutcome:
+    """A worker process's run, on one thread: these networks are too small to gain from more."""
+    torch.set_num_threads(1)
     return train_toy(*job)
 
 

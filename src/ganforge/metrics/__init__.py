@@ -6,11 +6,24 @@ weights; weights are read when an extractor is built.
 
 from __future__ import annotations
 
+from ..config import Config
+from ..errors import GanforgeError
 from . import inception, lenet, random_conv  # noqa: F401  (registration)
 from .extractors import EXTRACTORS, Extractor, ExtractorOptions, build_extractor, default_extractor
 from .scores import (METRICS, FeatureSet, compute_metrics, density_coverage, frechet_distance, inception_score,
                      kernel_distance, parse_metric_names, precision_recall)
 
-__all__ = ["EXTRACTORS", "METRICS", "Extractor", "ExtractorOptions", "FeatureSet", "build_extractor",
+
+def check_config(config: Config) -> None:
+    """eval.*: metric and extractor names, checked before any training starts."""
+    e = config.eval
+    for name in e.metrics:
+        if name not in METRICS:
+            raise GanforgeError(f"eval.metrics: {METRICS.unknown_message(name)}")
+    if e.extractor and e.extractor not in EXTRACTORS:
+        raise GanforgeError(f"eval.extractor: {EXTRACTORS.unknown_message(e.extractor)} (or empty for the default)")
+
+
+__all__ = ["EXTRACTORS", "METRICS", "Extractor", "ExtractorOptions", "FeatureSet", "build_extractor", "check_config",
            "compute_metrics", "default_extractor", "density_coverage", "frechet_distance", "inception_score",
            "kernel_distance", "parse_metric_names", "precision_recall"]

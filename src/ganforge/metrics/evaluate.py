@@ -21,7 +21,7 @@ from torch import nn
 from .. import __version__
 from ..data.images import to_uint8
 from ..errors import GanforgeError
-from ..sampling import latent_noise
+from ..sampling import seeded_inputs
 from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
 from .scores import METRICS, FeatureSet, compute_metrics, parse_metric_names
 from .stats import RealSet, check_compatible, dataset_features, load_stats
@@ -30,17 +30,22 @@ GENERATION_CHUNK = 1000
 
 
 def generated_batches(generator: nn.Module, n: int, seed: int, device: torch.device,
-                      chunk: int = GENERATION_CHUNK) -> Iterator[torch.Tensor]:
-    """uint8 images G(z) for the n seeded latents of `ganforge sample --seed`, chunk by chunk, in eval mode."""
+                      chunk: int = GENERATION_CHUNK, truncation: float | None = None,
+                      fixed: dict[str, Any] | None = None) -> Iterator[torch.Tensor]:
+    """uint8 images of the n seeded inputs `ganforge sample --seed` draws (optionally truncated, or with inputs
+    fixed: label=3), chunk by chunk, in eval mode."""
     if n < 2:
         raise GanforgeError(f"--n must be >= 2 (metrics compare sets of images), got {n}")
-    z = latent_noise(n, generator.latent_dim, seed)
+    values = seeded_inputs(generator.inputs, n, seed, truncation)
+    for name, given in (fixed or {}).items():
+        values[name] = generator.inputs[name].value(name, given, n)
     was_training = generator.training
     generator.eval()
     try:
         with torch.inference_mode():
-            for part in z.split(chunk):
-                yield to_uint8(generator(part.to(device))).cpu()
+            for start in range(0, n, chunk):
+                part = {k: v[start:start + chunk].to(device) for k, v in values.items()}
+                yield to_uint8(generator(**part)).cpu()
     finally:
         generator.train(was_training)
 

@@ -1,35 +1,66 @@
-"""Generators, discriminators and weight inits, each in a registry keyed by the names configs use.
+"""Generators, discriminators, weight inits and conditioning, each in a registry keyed by the names configs use.
 
-Generators map noise (B, latent_dim) to images (B, C, H, W) in [-1, 1]; discriminators map images to raw logits
-(B,), never a sigmoid, so that every loss can use the numerically stable logits form.
+A generator declares its inputs (`net.inputs`: noise z, and a label or codes when it has them) and maps them to
+images (B, C, H, W) in [-1, 1]; a discriminator maps images (and the conditions it names in `net.conditions`) to
+raw logits (B,), never a sigmoid, so that every loss can use the numerically stable logits form.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import Config, ModelConfig
+from ..errors import GanforgeError
+from .conditioning import D_CONDITIONINGS, G_CONDITIONINGS, conditions_of, discriminator_config
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
 from .stabilizers import Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm
 from . import dcgan, mlp, sngan, toy  # noqa: F401  (fill the registries)
 
 
 def build_generator(config: ModelConfig) -> nn.Module:
-    net = GENERATORS.get(config.generator)(config)
+    """The registered G, conditioned on classes by `model.g_conditioning` when `model.num_classes` > 0."""
+    if config.num_classes:
+        net = G_CONDITIONINGS.get(config.g_conditioning)(config)
+    else:
+        net = GENERATORS.get(config.generator)(config)
     apply_init(net, config.init)
     return net
 
 
 def build_discriminator(config: ModelConfig) -> nn.Module:
     """The registered D with the model section's options applied in a fixed order: normalisation swap, minibatch
-    features, weight init, spectral norm (on the initialised weights), packing (outermost: it reshapes the input)."""
-    net = DISCRIMINATORS.get(config.discriminator)(packed_config(config))
+    features, weight init, class conditioning, spectral norm (on the initialised weights, class embeddings
+    included), packing (outermost: it reshapes the input)."""
+    net = DISCRIMINATORS.get(config.discriminator)(packed_config(discriminator_config(config)))
     replace_batchnorm(net, config.d_norm)
     add_minibatch_features(net, config)
     apply_init(net, config.init)
+    if config.num_classes:
+        net = D_CONDITIONINGS.get(config.d_conditioning)(net, config)
     if config.spectral_norm:
         apply_spectral_norm(net, config.spectral_norm_layers)
     return Packed(net, config.pack) if config.pack > 1 else net
+
+
+def check_config(config: Config) -> None:
+    """model.*: names against the registries, and the options that cannot work together."""
+    m, t = config.model, config.train
+    for key, registry, value in [("model.generator", GENERATORS, m.generator),
+                                 ("model.discriminator", DISCRIMINATORS, m.discriminator),
+                                 ("model.init", INITS, m.init),
+                                 ("model.g_conditioning", G_CONDITIONINGS, m.g_conditioning),
+                                 ("model.d_conditioning", D_CONDITIONINGS, m.d_conditioning)]:
+        if value not in registry:
+            raise GanforgeError(f"{key}: {registry.unknown_message(value)}")
+    if t.batch_size % m.pack:
+        raise GanforgeError(f"model.pack={m.pack} does not divide train.batch_size={t.batch_size}: D sees batch/pack "
+                            f"packed samples; use a batch size that is a multiple of {m.pack}")
+    if m.pack > 1 and m.num_classes:
+        raise GanforgeError(f"model.pack={m.pack} packs samples of different classes into one judgement, which "
+                            f"model.num_classes={m.num_classes} cannot label; set model.pack=1 for a conditional model")
+    if m.spectral_norm_layers and not m.spectral_norm:
+        raise GanforgeError("model.spectral_norm_layers names layers to normalise, but model.spectral_norm is false; "
+                            "set model.spectral_norm=true")
 
 
 def count_parameters(net: nn.Module) -> int:
@@ -37,4 +68,4 @@ def count_parameters(net: nn.Module) -> int:
 
 
 __all__ = ["DISCRIMINATORS", "GENERATORS", "INITS", "apply_init", "build_discriminator", "build_generator",
-           "count_parameters"]
+           "check_config", "conditions_of", "count_parameters"]

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..inputs import latent_only
 from ..errors import GanforgeError
 from .blocks import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d, ThinInputConv2d,
                      ThinOutputConvTranspose2d)
@@ -33,6 +34,7 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, resolution: int, channels: int, width: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        self.inputs = latent_only(latent_dim)
         self.output_shape = (channels, resolution, resolution)
         base, doublings = resolution_plan(resolution)
         ch = width * 2 ** (doublings - 1)

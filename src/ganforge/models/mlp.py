@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..inputs import latent_only
 from .registry import DISCRIMINATORS, GENERATORS
 
 
@@ -15,6 +16,7 @@ class MLPGenerator(nn.Module):
     def __init__(self, latent_dim: int, hidden: list[int], shape: tuple[int, int, int], act: type[nn.Module]) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        self.inputs = latent_only(latent_dim)
         self.output_shape = shape
         layers: list[nn.Module] = []
         width = latent_dim

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ModelConfig
+from ..inputs import latent_only
 from ..errors import GanforgeError
 from .registry import DISCRIMINATORS, GENERATORS
 
@@ -71,6 +72,7 @@ class SNGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, resolution: int, channels: int, width: int) -> None:
         super().__init__()
         self.latent_dim, self.width = latent_dim, width
+        self.inputs = latent_only(latent_dim)
         self.output_shape = (channels, resolution, resolution)
         self.project = nn.Linear(latent_dim, 4 * 4 * width)
         self.blocks = nn.Sequential(*[GeneratorBlock(width, width) for _ in range(_up_blocks(resolution))])

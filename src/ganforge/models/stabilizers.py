@@ -18,7 +18,7 @@ from ..config import ModelConfig
 from ..errors import GanforgeError
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)  # what spectral norm normalises
 
 
 def replace_batchnorm(net: nn.Module, mode: str) -> None:
@@ -140,7 +140,8 @@ def add_minibatch_features(net: nn.Module, config: ModelConfig) -> None:
 
 
 def apply_spectral_norm(net: nn.Module, layers: list[str] | None = None) -> list[str]:
-    """Spectrally normalise every conv/linear layer of `net` (or those whose names start with one of `layers`).
+    """Spectrally normalise every conv/linear layer (and class embedding) of `net`, or those whose names start with
+    one of `layers`.
 
     Returns the names it normalised; Miyato et al. 2018 divide each weight by its largest singular value, estimated
     by one power iteration per forward pass, which bounds D's Lipschitz constant layer by layer.

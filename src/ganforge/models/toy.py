@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..config import ModelConfig
+from ..inputs import latent_only
 from .registry import DISCRIMINATORS, GENERATORS
 
 
@@ -18,6 +19,7 @@ class ToyGenerator(nn.Module):
     def __init__(self, latent_dim: int, dim: int, width: int, depth: int = 2) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        self.inputs = latent_only(latent_dim)
         self.output_shape = (dim,)
         layers: list[nn.Module] = []
         for i in range(depth):

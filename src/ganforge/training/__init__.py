@@ -1,8 +1,7 @@
-"""The training loop and the pieces it is made of: phases, algorithms, optimisers, EMA, checkpoints, logging."""
+"""The training loop and the pieces it is made of: the phase loop, optimisers, EMA, logging, multi-process runs."""
 
 from __future__ import annotations
 
-from .algorithms import ALGORITHMS
 from .optim import OPTIMIZERS, SCHEDULES
 
-__all__ = ["ALGORITHMS", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["OPTIMIZERS", "SCHEDULES"]

@@ -1,15 +1,17 @@
-"""Optimisers and learning-rate schedules by name; G and D each get their own optimiser, with separate learning
-rates (TTUR when they differ). A schedule is a pure function of (step, total steps), so a resumed run needs no
-scheduler state to continue on the same learning rates."""
+"""Optimisers and learning-rate schedules by name. Every network gets its own optimiser, from the shared optim.*
+settings and its own optim.<network>.* overrides (TTUR when the learning rates differ). A schedule is a pure
+function of (step, total steps), so a resumed run needs no scheduler state to continue on the same learning rates."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
-from ..config import OptimizerConfig
+from ..config import Config, OptimizerConfig
+from ..errors import GanforgeError
 from ..registry import Registry
 from ..utils import is_channels_last
 
@@ -147,3 +149,32 @@ def linear(step: int, total: int) -> float:
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def network_settings(config: OptimizerConfig, name: str, lazy_interval: int = 1) -> OptimizerConfig:
+    """The settings network `name`'s optimiser is built with. A network that a lazy phase also steps every N steps
+    gets lazy regularisation's correction (Karras et al. 2020): lr x N/(N+1) and betas ** N/(N+1), so that its
+    main and lazy steps together move it as one plain step would."""
+    own = config.for_network(name)
+    if lazy_interval <= 1:
+        return own
+    ratio = lazy_interval / (lazy_interval + 1)
+    return dataclasses.replace(own, lr=own.lr * ratio, beta1=own.beta1 ** ratio, beta2=own.beta2 ** ratio)
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], settings: OptimizerConfig) -> torch.optim.Optimizer:
+    return OPTIMIZERS.get(settings.name)(params, settings.lr, settings)
+
+
+def check_config(config: Config, networks: tuple[str, ...]) -> None:
+    """optim.*: the optimiser and schedule names, and per-network keys only for networks the family has."""
+    o = config.optim
+    for key, registry, value in [("optim.name", OPTIMIZERS, o.name), ("optim.schedule", SCHEDULES, o.schedule)]:
+        if value not in registry:
+            raise GanforgeError(f"{key}: {registry.unknown_message(value)}")
+    for name, own in o.networks.items():
+        if name not in networks:
+            raise GanforgeError(f"optim.{name}: the {config.algorithm.name} family has no network '{name}'; its "
+                                f"networks are {', '.join(networks)}")
+        if own.name is not None and own.name not in OPTIMIZERS:
+            raise GanforgeError(f"optim.{name}.name: {OPTIMIZERS.unknown_message(own.name)}")

@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..config import TrainConfig
+from ..families import CompileTarget
 
 log = logging.getLogger("ganforge")
 
@@ -37,16 +37,6 @@ def apply_threads(train: TrainConfig) -> None:
 def to_layout(net: nn.Module, layout: torch.memory_format) -> nn.Module:
     """Convert a network's 4-D weights to `layout` (a no-op for fully connected nets and the default layout)."""
     return net.to(memory_format=layout) if layout is not torch.contiguous_format else net
-
-
-@dataclass
-class CompileTarget:
-    """A network to compile, an input like the ones training feeds it, and whether phase G scores it frozen."""
-
-    name: str
-    net: nn.Module
-    example: torch.Tensor
-    scored_frozen: bool = False  # D in phase G: frozen weights, an input that needs its gradient
 
 
 def compile_networks(targets: Sequence[CompileTarget]) -> float:
@@ -72,23 +62,12 @@ def compile_networks(targets: Sequence[CompileTarget]) -> float:
     return time.perf_counter() - start
 
 
-def compile_gan(generator: nn.Module, discriminator: nn.Module, batch_size: int, latent_dim: int,
-                device: torch.device) -> float:
-    """Compile G and D for training with inputs of the training batch's shape (see compile_networks)."""
-    rng = torch.Generator(device=device).manual_seed(0)
-    z = torch.randn(batch_size, latent_dim, generator=rng, device=device)
-    with _restored(generator), torch.no_grad():
-        fakes = generator(z)
-    return compile_networks([CompileTarget("the generator", generator, z),
-                             CompileTarget("the discriminator", discriminator, fakes, scored_frozen=True)])
-
-
 def _warm_up(target: CompileTarget) -> None:
-    net, x = target.net, target.example.detach()
-    net(x).float().mean().backward()
+    net, args = target.net, tuple(x.detach() for x in target.args)
+    net(*args, **target.kwargs).float().mean().backward()
     if target.scored_frozen:
         with _frozen(net):
-            net(x.clone().requires_grad_(True)).float().mean().backward()
+            net(*(x.clone().requires_grad_(True) for x in args), **target.kwargs).float().mean().backward()
 
 
 def _uncompile(net: nn.Module) -> None:

@@ -15,8 +15,10 @@ PROBABILITIES = (("d_real", "mean D(x)"), ("d_fake", "mean D(G(z))"))
 class RunLog:
     """Appends one JSON line per logged step (mirrored to TensorBoard) and redraws the loss plot on demand."""
 
-    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True) -> None:
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True,
+                 plotted: tuple[tuple[str, str], ...] = ()) -> None:
         self.run_dir = run_dir
+        self.plotted = plotted  # the family's own curves (BEGAN's convergence measure), one panel each
         self.metrics_path = run_dir / "metrics.jsonl"
         if resume_step is not None:
             self._truncate_after(resume_step)
@@ -68,7 +70,8 @@ class RunLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(10, 3.6))
+        fig, axes = plt.subplots(1, 2 + len(self.plotted), figsize=(5 * (2 + len(self.plotted)), 3.6))
+        ax_loss, ax_prob = axes[0], axes[1]
         for key, label in PLOTTED:  # evaluation lines (eval.every) carry metrics, not losses: skip them
             rows = [r for r in records if key in r]
             if rows:
@@ -83,7 +86,13 @@ class RunLog:
         ax_prob.set_xlabel("step")
         ax_prob.set_ylim(0, 1)
         ax_prob.set_title("discriminator outputs")
-        ax_prob.legend()
+        if ax_prob.lines:
+            ax_prob.legend()
+        for ax, (key, title) in zip(axes[2:], self.plotted):
+            rows = [r for r in records if key in r]
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], linewidth=1)
+            ax.set_xlabel("step")
+            ax.set_title(title)
         fig.tight_layout()
         path = self.run_dir / "losses.png"
         fig.savefig(path, dpi=90)

@@ -1,7 +1,7 @@
-"""The training loop: run the algorithm's phases, step after step, and keep the run directory up to date.
+"""Image training: a run directory, its data, checkpoints, samples and logs around the phase loop.
 
-The loop knows nothing about any particular GAN: it asks the algorithm for its phases and, for each phase, freezes
-the networks the phase names, computes the loss, refuses a non-finite one, and steps that phase's optimiser only.
+`Trainer` is the `PhaseLoop` for image datasets. It builds the family's networks and its data stream, writes the
+run directory (config.json, metrics.jsonl, sample grids, checkpoints) and resumes exactly from any checkpoint.
 """
 
 from __future__ import annotations
@@ -19,19 +19,17 @@ from typing import Any
 
 import torch
 
-from ..config import Config, build_config, config_differences, config_from_dict, validate
+from ..checkpoints import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
+                           save_checkpoint)
+from ..config import Config, config_differences
+from ..configure import build_config, load_config, validate
 from ..data import BatchStream, load_dataset, normalize, to_uint8
 from ..errors import GanforgeError
-from ..losses import GANLoss, build_loss
-from ..models import build_discriminator, build_generator
-from ..sampling import latent_noise, save_grid
+from ..families import FAMILIES
+from ..sampling import save_grid, training_grid
 from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
 from . import distributed, performance
-from .algorithms import ALGORITHMS, Phase
-from .checkpoint import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
-                         save_checkpoint)
-from .ema import EMA
-from .optim import OPTIMIZERS, SCHEDULES, set_learning_rate
+from .loop import NonFiniteLoss, PhaseLoop
 from .runlog import RunLog
 
 log = logging.getLogger("ganforge")
@@ -43,109 +41,12 @@ RESUMABLE_CHANGES = ("train.steps", "train.epochs", "train.log_every", "train.sa
                      "train.compile", "train.threads")
 
 
-class NonFiniteLoss(GanforgeError):
-    pass
-
-
 @dataclass
 class TrainResult:
     run_dir: Path
     steps: int
     seconds: float
     last: dict[str, Any]
-
-
-class PhaseLoop:
-    """What an algorithm drives: networks, optimisers, loss, noise, real data, and the runner of its phases.
-
-    `Trainer` is one (image datasets, a run directory, checkpoints); the 2D mode-collapse lab (`ganforge.lab`) is
-    another, so every algorithm, loss and regulariser runs unchanged on both. A subclass sets `config`, `generator`,
-    `discriminator`, `opt_g`, `opt_d`, `loss`, `ema`, `batch_size`, `phases` and `step`, and provides
-    `next_real_batch()` and `noise(n)`.
-    """
-
-    config: Config
-    generator: torch.nn.Module
-    discriminator: torch.nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    loss: GANLoss
-    ema: EMA | None
-    batch_size: int
-    phases: list[Phase]
-    step: int
-    total_steps: int
-    skips: dict[str, int]
-
-    def next_real_batch(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def noise(self, n: int) -> torch.Tensor:
-        raise NotImplementedError
-
-    def generate(self, n: int, with_graph: bool) -> torch.Tensor:
-        """G(z) for fresh noise; without the graph when the fakes only feed D's update."""
-        z = self.noise(n)
-        if with_graph:
-            return self.generator(z)
-        with torch.no_grad():
-            return self.generator(z)
-
-    def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
-        """One phase: frozen networks get no gradient (and, under DDP, no gradient sync); only phase.optimizer steps."""
-        frozen = [(p, p.requires_grad) for net in phase.frozen for p in net.parameters()]
-        for p, _ in frozen:
-            p.requires_grad_(False)
-        with contextlib.ExitStack() as unsynced:
-            for net in phase.frozen:
-                if hasattr(net, "no_sync"):
-                    unsynced.enter_context(net.no_sync())
-            return self._run_repeats(phase, frozen)
-
-    def _run_repeats(self, phase: Phase, frozen: list[tuple[torch.nn.Parameter, bool]]) -> dict[str, torch.Tensor]:
-        try:
-            for _ in range(phase.repeats):
-                out = phase.loss()
-                loss = out["loss"]
-                value = loss.item()  # one scalar read (torch.isfinite would be four small ops and the same sync)
-                if not math.isfinite(value):
-                    raise NonFiniteLoss(self._non_finite_message(phase.name, value))
-                if phase.skip is not None and phase.skip(out):
-                    self.skips[phase.name] = self.skips.get(phase.name, 0) + 1
-                    self.on_skip(phase.name, value)
-                    continue
-                phase.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                phase.optimizer.step()
-                if phase.after_step is not None:
-                    phase.after_step()
-        finally:
-            for p, flag in frozen:
-                p.requires_grad_(flag)
-        if phase.name in self.skips:
-            out[f"skips_{phase.name.lower()}"] = torch.tensor(float(self.skips[phase.name]))
-        return out
-
-    def on_skip(self, phase: str, loss: float) -> None:
-        """Called each time a phase's skip rule fires (the balance rule); the Trainer writes it to events.log."""
-
-    def _non_finite_message(self, phase: str, value: float) -> str:
-        return (f"the {phase} loss became {value} at step {self.step + 1}; lower the learning rates "
-                f"(optim.lr_g/optim.lr_d) or add a stabiliser")
-
-    def train_step(self) -> dict[str, torch.Tensor]:
-        o = self.config.optim
-        factor = SCHEDULES.get(o.schedule)(self.step, self.total_steps)
-        set_learning_rate(self.opt_g, o.lr_g * factor)
-        set_learning_rate(self.opt_d, o.lr_d * factor)
-        stats: dict[str, torch.Tensor] = {}
-        for phase in self.phases:
-            for key, value in self.run_phase(phase).items():
-                stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()
-        self.step += 1
-        if self.ema is not None:
-            self.ema.update(self.generator)
-        return stats
 
 
 class Trainer(PhaseLoop):
@@ -177,39 +78,33 @@ class Trainer(PhaseLoop):
         self.batch_size = t.batch_size // self.dist.world_size  # per rank
         performance.apply_threads(t)
         seed_everything(t.seed + self.dist.rank)
+        family = FAMILIES.get(config.algorithm.name)
 
         dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
                                config.model.resolution, config.model.channels)
         dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
+        dataset.check_classes(config.model.num_classes)
+        tensors = dataset.tensors(family.batch_keys(config), f"the {config.algorithm.name} family")
 
         seed_everything(t.seed)  # identical initial weights on every rank
-        generator = build_generator(config.model).to(self.device)
-        discriminator = build_discriminator(config.model).to(self.device)
-        self.memory_format = performance.memory_format(t, generator, discriminator)
-        generator = performance.to_layout(generator, self.memory_format)
-        discriminator = performance.to_layout(discriminator, self.memory_format)
-        labels = dataset.labels.to(self.device) if dataset.labels is not None else None
-        images = dataset.images.to(self.device).contiguous(memory_format=self.memory_format)
-        self.stream = BatchStream(images, t.batch_size, t.seed, labels,
-                                  rank=self.dist.rank, world_size=self.dist.world_size)
-        self.compile_seconds = performance.compile_gan(generator, discriminator, self.batch_size,
-                                                       config.model.latent_dim, self.device) if t.compile else 0.0
-        if t.compile and not self.quiet:
-            print(f"compiled G and D in {self.compile_seconds:.1f}s (train.compile)", file=sys.stderr)
+        nets = {name: net.to(self.device) for name, net in family.build_networks(config).items()}
+        self.memory_format = performance.memory_format(t, *nets.values())
+        nets = {name: performance.to_layout(net, self.memory_format) for name, net in nets.items()}
+        tensors = {key: value.to(self.device) for key, value in tensors.items()}
+        tensors["image"] = tensors["image"].contiguous(memory_format=self.memory_format)
+        self.stream = BatchStream(tensors, t.batch_size, t.seed, rank=self.dist.rank,
+                                  world_size=self.dist.world_size)
         seed_everything(t.seed + self.dist.rank)
-        self.generator = distributed.wrap(generator, self.dist, self.device, t.sync_batchnorm)
-        self.discriminator = distributed.wrap(discriminator, self.dist, self.device, t.sync_batchnorm)
-        self.loss = build_loss(config.loss)
-        make_optimizer = OPTIMIZERS.get(config.optim.name)
-        self.opt_g = make_optimizer(self.generator.parameters(), config.optim.lr_g, config.optim)
-        self.opt_d = make_optimizer(self.discriminator.parameters(), config.optim.lr_d, config.optim)
-        self.ema = EMA(distributed.unwrap(self.generator), config.train.ema_decay) if config.train.ema else None
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.train.seed)
-        self.fixed_noise = latent_noise(config.train.num_samples, config.model.latent_dim, config.train.seed)
-        self.algorithm = ALGORITHMS.get(config.algorithm.name)(self)
-        self.phases: list[Phase] = self.algorithm.phases()
         self.step = 0
         self.skips = {}
+        self.assemble(family, {name: distributed.wrap(net, self.dist, self.device, t.sync_batchnorm)
+                               for name, net in nets.items()})
+        self.compile_seconds = (performance.compile_networks(self.family.compile_targets(self.batch_size))
+                                if t.compile else 0.0)
+        if t.compile and not self.quiet:
+            print(f"compiled the networks in {self.compile_seconds:.1f}s (train.compile)", file=sys.stderr)
+        self.fixed_inputs, self.grid_row = training_grid(self.generator_inputs, t.num_samples, t.seed)
         self.total_steps = self._total_steps()
 
         resume_step = None
@@ -224,21 +119,27 @@ class Trainer(PhaseLoop):
         self.runlog: RunLog | None = None
         if self.is_main:
             atomic_write_json(self.run_dir / "config.json", config.to_dict())
-            self.runlog = RunLog(self.run_dir, resume_step=resume_step)
+            self.runlog = RunLog(self.run_dir, resume_step=resume_step, plotted=family.plotted)
         logged = [r["fid"] for r in self.runlog.records() if "fid" in r] if self.evaluator is not None else []
         self.best_fid: float | None = min(logged) if logged else None  # kept lines: up to the checkpoint
         self.latest_fid: float | None = logged[-1] if logged else None
 
-    # ------------------------------------------------------------------ what algorithms call
-    def next_real_batch(self) -> torch.Tensor:
-        """The next real batch in [-1, 1]: the only door through which data enters training (phase D only)."""
-        return normalize(self.stream.next())
+    # ------------------------------------------------------------------ what families call
+    def next_real_batch(self) -> dict[str, torch.Tensor]:
+        """The next real batch, images in [-1, 1]: the only door through which data enters training."""
+        batch = self.stream.next()
+        batch["image"] = normalize(batch["image"])
+        return batch
 
-    def noise(self, n: int) -> torch.Tensor:
-        """This rank's n rows of a global draw of n * world_size noise vectors (all of it for one process)."""
+    def sample_inputs(self, n: int) -> dict[str, torch.Tensor]:
+        """This rank's n rows of a global draw of n * world_size generator inputs (all of it for one process)."""
         world, rank = self.dist.world_size, self.dist.rank
-        z = torch.randn(n * world, self.config.model.latent_dim, generator=self.noise_rng, device=self.device)
-        return z[rank * n:(rank + 1) * n] if world > 1 else z
+        values = self.generator_inputs.sample(n * world, self.noise_rng)
+        return values if world == 1 else {k: v[rank * n:(rank + 1) * n] for k, v in values.items()}
+
+    def event(self, message: str) -> None:
+        if self.runlog is not None:
+            self.runlog.event(self.step + 1, message)
 
     # ------------------------------------------------------------------ the loop
     def _total_steps(self) -> int:
@@ -246,19 +147,19 @@ class Trainer(PhaseLoop):
         if t.steps is not None:
             return t.steps
         batches = self.stream.batches_per_epoch * float(t.epochs or 0)
-        return max(1, math.ceil(batches / self.algorithm.real_batches_per_step()))
+        return max(1, math.ceil(batches / self.family.real_batches_per_step()))
 
     def _non_finite_message(self, phase: str, value: float) -> str:
         found = list_checkpoints(self.run_dir)
         kept = f"the last good checkpoint is {found[-1]}" if found else "no checkpoint had been written yet"
         return (f"the {phase} loss became {value} at step {self.step + 1}; training stopped and {kept}; lower the "
-                f"learning rates (optim.lr_g/optim.lr_d) or add a stabiliser")
+                f"learning rates (optim.lr, optim.<network>.lr) or add a stabiliser")
 
     def fit(self) -> TrainResult:
         t = self.config.train
         start_time = time.perf_counter()
         window_start, window_steps = start_time, 0
-        images_per_step = t.batch_size * self.algorithm.real_batches_per_step()  # global: all ranks together
+        images_per_step = t.batch_size * self.family.real_batches_per_step()  # global: all ranks together
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -283,7 +184,7 @@ class Trainer(PhaseLoop):
                     self.runlog.log(last)
                     window_start, window_steps = now, 0
                     if bar is not None:
-                        bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}",
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in last.items() if k.startswith("loss_")},
                                         **({} if self.latest_fid is None else {"fid": f"{self.latest_fid:.3g}"}))
                 if self.evaluator is not None and self.step % self.config.eval.every == 0:
                     self.evaluate()
@@ -308,14 +209,14 @@ class Trainer(PhaseLoop):
         """Rank 0's losses (each rank's own batch slice) with the global throughput."""
         record: dict[str, Any] = {"step": self.step, "epoch": self.stream.epoch}
         record.update({k: float(v) for k, v in stats.items()})
-        record.update({"lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
-                       "images_per_s": round(images_per_s, 1)})
+        record.update({f"lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
+        record["images_per_s"] = round(images_per_s, 1)
         return record
 
     # ------------------------------------------------------------------ outputs
     def evaluate(self) -> dict[str, Any]:
-        """eval.metrics of the sampling generator (EMA when kept) now: logged; best.safetensors follows the best FID."""
-        values = self.evaluator(self.sample_generator())
+        """eval.metrics of the sampling network (EMA when kept) now: logged; best.safetensors follows the best FID."""
+        values = self.evaluator(self.sampling_network())
         self.runlog.log({"step": self.step, **values})
         fid = values.get("fid")
         if fid is not None:
@@ -325,31 +226,27 @@ class Trainer(PhaseLoop):
                 from ..export import write_generator
 
                 write_generator(self.run_dir / "best.safetensors", self.run_dir / "best.json",
-                                self.sample_generator().state_dict(), self.config, self.step,
-                                "ema" if self.ema is not None else "generator",
+                                self.sampling_network(), self.config, self.step,
+                                "ema" if self.ema else "generator",
                                 {"fid": fid, "extractor": self.evaluator.extractor.metadata()})
         return values
 
-    def sample_generator(self) -> torch.nn.Module:
-        return self.ema.module if self.ema is not None else distributed.unwrap(self.generator)
-
     @torch.no_grad()
     def save_samples(self) -> Path:
-        net = self.sample_generator()
+        net = self.sampling_network()
         was_training = net.training
         net.eval()
-        images = to_uint8(net(self.fixed_noise.to(self.device))).cpu()
+        images = to_uint8(net(**{k: v.to(self.device) for k, v in self.fixed_inputs.items()})).cpu()
         net.train(was_training)
-        return save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png")
+        return save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png", self.grid_row)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "config": json.dumps(self.config.to_dict(), sort_keys=True),
-            "generator": distributed.unwrap(self.generator).state_dict(),
-            "discriminator": distributed.unwrap(self.discriminator).state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            "nets": {name: self.raw(name).state_dict() for name in self.nets},
+            "optim": {name: optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+            "ema": {name: ema.state_dict() for name, ema in self.ema.items()},
+            "algorithm": self.family.state_dict(),
             "data": self.stream.state_dict(),
             "rng": distributed.gather_rng_states(self.dist, capture_rng()),
             "world_size": self.dist.world_size,
@@ -369,27 +266,24 @@ class Trainer(PhaseLoop):
         return path
 
     def _load(self, state: dict[str, Any]) -> None:
-        saved = json.loads(state["config"])
-        current = self.config.to_dict()
-        differences = [d for d in config_differences(saved, current) if not d.startswith(RESUMABLE_CHANGES)]
+        saved = load_config(json.loads(state["config"])).to_dict()
+        differences = [d for d in config_differences(saved, self.config.to_dict())
+                       if not d.startswith(RESUMABLE_CHANGES)]
         if differences:
             raise GanforgeError("cannot resume with a different config: " + "; ".join(differences))
-        distributed.unwrap(self.generator).load_state_dict(state["generator"])
-        distributed.unwrap(self.discriminator).load_state_dict(state["discriminator"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        for name in self.nets:
+            self.raw(name).load_state_dict(state["nets"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optim"][name])
+        for name, ema in self.ema.items():
+            if name in state["ema"]:
+                ema.load_state_dict(state["ema"][name])
+        self.family.load_state_dict(state["algorithm"])
         self.stream.load_state_dict(state["data"])
         restore_rng(distributed.pick_rng_state(self.dist, state["rng"]))
         self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
         self.step = int(state["step"])
         self.skips = dict(state.get("skips", {}))
-
-    def on_skip(self, phase: str, loss: float) -> None:
-        if self.runlog is not None:
-            self.runlog.event(self.step + 1, f"phase {phase} skipped: its loss {loss:.4f} is below "
-                                             f"algorithm.balance_threshold={self.config.algorithm.balance_threshold}")
 
 
 def default_run_dir(config: Config, root: str | Path = "runs") -> Path:
@@ -413,7 +307,6 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Co
         base = json.loads(path.read_text())
     except json.JSONDecodeError:
         raise GanforgeError(f"'{path}' is not valid JSON; the run directory is damaged") from None
-    config_from_dict(base)
     return build_config(base=base, overrides=overrides)
 
 

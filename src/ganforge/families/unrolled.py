@@ -11,23 +11,32 @@ optimiser state are never touched by the look-ahead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.func import functional_call
 
-from ...registry import Registry
-from ..distributed import unwrap
-from .base import ALGORITHMS
-from .gan import TwoPhaseGAN
+from ..config import option
+from ..registry import Registry
+from .base import FAMILIES, TrainingContext
+from .gan import TwoPhaseGAN, TwoPhaseSettings
 
 Tensor = torch.Tensor
 # (params, grads, optimiser state per param, optimiser hyper-parameters, look-ahead step index) -> new params
 UnrollUpdate = Callable[[dict[str, Tensor], dict[str, Tensor], dict[str, dict], dict, int], dict[str, Tensor]]
 UNROLL_UPDATES: Registry[UnrollUpdate] = Registry("unrolled optimiser rule")
 
+
+@dataclass
+class UnrolledSettings(TwoPhaseSettings):
+    unroll_steps: int = option(5, low=1)  # k look-ahead steps of D inside G's loss
+    unroll_second_order: bool = True  # backpropagate through the look-ahead (False: first-order only)
+
+
 def _state(states: dict[str, dict], name: str, key: str, like: Tensor) -> Tensor:
     value = states[name].get(key)
     return value if value is not None else torch.zeros_like(like)
+
 
 @UNROLL_UPDATES.register("adam", help="Adam's update, continuing from D's moment estimates")
 def adam_update(params: dict[str, Tensor], grads: dict[str, Tensor], states: dict[str, dict], hyper: dict,
@@ -45,6 +54,7 @@ def adam_update(params: dict[str, Tensor], grads: dict[str, Tensor], states: dic
         new[name] = p - hyper["lr"] * (m / (1 - beta1 ** t)) / denom
     return new
 
+
 @UNROLL_UPDATES.register("rmsprop", help="RMSprop's update, continuing from D's square averages")
 def rmsprop_update(params: dict[str, Tensor], grads: dict[str, Tensor], states: dict[str, dict], hyper: dict,
                    i: int) -> dict[str, Tensor]:
@@ -57,29 +67,33 @@ def rmsprop_update(params: dict[str, Tensor], grads: dict[str, Tensor], states: 
         new[name] = p - hyper["lr"] * g / ((v + hyper["eps"] ** 2).sqrt() + hyper["eps"])
     return new
 
-@ALGORITHMS.register("unrolled", help="unrolled GAN (Metz et al. 2017): G's step looks algorithm.unroll_steps "
-                                      "D-steps ahead, through torch.func, without changing D")
-class UnrolledGAN(TwoPhaseGAN):
-    def __init__(self, trainer) -> None:
-        super().__init__(trainer)
-        a = trainer.config.algorithm
-        self.k, self.second_order = a.unroll_steps, a.unroll_second_order
-        self.update = UNROLL_UPDATES.get(trainer.config.optim.name)
 
-    def lookahead(self, real: Tensor, fake: Tensor) -> tuple[torch.nn.Module, dict[str, Tensor]]:
+@FAMILIES.register("unrolled", help="unrolled GAN (Metz et al. 2017): G's step looks algorithm.unroll_steps D-steps "
+                                    "ahead, through torch.func, without changing D")
+class UnrolledGAN(TwoPhaseGAN):
+    settings = UnrolledSettings
+
+    def __init__(self, loop: TrainingContext) -> None:
+        super().__init__(loop)
+        a = loop.config.algorithm
+        self.k, self.second_order = a.unroll_steps, a.unroll_second_order
+        self.update = UNROLL_UPDATES.get(loop.config.optim.for_network("D").name)
+
+    def lookahead(self, real: Tensor, fake: Tensor, real_conditions: dict[str, Tensor],
+                  fake_conditions: dict[str, Tensor]) -> tuple[torch.nn.Module, dict[str, Tensor]]:
         """D's parameters after k optimiser steps on (real, fake), as tensors in G's graph; D itself unchanged."""
-        t = self.trainer
-        net = unwrap(t.discriminator)
+        net, optimizer = self.loop.raw("D"), self.loop.optimizers["D"]
         buffers = {name: b.clone() for name, b in net.named_buffers()}  # BatchNorm/SN statistics stay D's own
         named = list(net.named_parameters())
         params = {name: p.detach().requires_grad_(True) for name, p in named}
-        states = {name: dict(t.opt_d.state.get(p, {})) for name, p in named}
-        hyper = t.opt_d.param_groups[0]
+        states = {name: dict(optimizer.state.get(p, {})) for name, p in named}
+        hyper = optimizer.param_groups[0]
         for i in range(self.k):
-            def score(x: Tensor) -> Tensor:
-                return functional_call(net, {**params, **buffers}, (x,))
+            def score(x: Tensor, **conditions: Tensor) -> Tensor:
+                return functional_call(net, {**params, **buffers}, (x,), conditions)
 
-            loss = t.loss.discriminator(*self.score_real_and_fake(real, fake, score), self.real_target)
+            logits = self.score_real_and_fake(real, fake, real_conditions, fake_conditions, score)
+            loss = self.loss.discriminator(*logits, self.real_target)
             grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()),
                                                          create_graph=self.second_order)))
             params = self.update(params, grads, states, hyper, i)
@@ -88,12 +102,13 @@ class UnrolledGAN(TwoPhaseGAN):
         return net, {**params, **buffers}
 
     def generator_loss(self) -> dict[str, Tensor]:
-        t = self.trainer
-        fake = self._fakes if self._fakes is not None else t.generate(t.batch_size, with_graph=True)
-        self._fakes = None
+        fake, inputs = self.fakes_for_generator()
         seen = self.d_input(fake)
-        net, unrolled = self.lookahead(self._real, seen)
-        fake_logits = functional_call(net, unrolled, (seen,))
-        real_logits = functional_call(net, unrolled, (self._real,)) if t.loss.generator_needs_real else None
-        return {"loss": t.loss.generator(fake_logits, real_logits), "d_fake_g": t.loss.score(fake_logits)}
+        fake_conditions = {k: inputs[k] for k in self.conditions}
+        net, unrolled = self.lookahead(self._real, seen, self._real_conditions, fake_conditions)
+        fake_logits = functional_call(net, unrolled, (seen,), fake_conditions)
+        real_logits = (functional_call(net, unrolled, (self._real,), self._real_conditions)
+                       if self.loss.generator_needs_real else None)
+        out = {"loss": self.loss.generator(fake_logits, real_logits), "d_fake_g": self.loss.score(fake_logits)}
+        return self.with_orthogonal(out)
 

@@ -1,8 +1,10 @@
 """Training-state checkpoints: everything needed to continue a run exactly, written atomically, read without pickle.
 
-A checkpoint is one torch file of tensors and plain values (state dicts, RNG states as tensors, the data position),
-loaded with `weights_only=True`. Files are `checkpoints/state-<step>.pt`; the newest `keep` survive, so a crash
-while writing (or a corrupt file) leaves the previous good one to resume from.
+A checkpoint is one torch file of tensors and plain values, loaded with `weights_only=True`: the config, every
+network's weights, optimiser and EMA state keyed by network name (`nets`, `optim`, `ema`), the family's own state
+(`algorithm`), the data position, every RNG, and the step. Files are `checkpoints/state-<step>.pt`; the newest
+`keep` survive, so a crash while writing (or a corrupt file) leaves the previous good one to resume from.
+Checkpoints of the first format (one generator and one discriminator) are read into this layout.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import GanforgeError
-from ..utils import atomic_write_bytes
+from .errors import GanforgeError
+from .utils import atomic_write_bytes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+REQUIRED = ("config", "nets", "optim", "ema", "algorithm", "data", "rng", "noise_rng", "step")
 _NAME = re.compile(r"^state-(\d+)\.pt$")
 
 
@@ -78,15 +81,28 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise GanforgeError(f"checkpoint '{path}' does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
-            raise ValueError("not a ganforge training state")
+        state = upgrade(torch.load(path, map_location=map_location, weights_only=True))
     except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
         older = [p for p in list_checkpoints(path.parent.parent) if p != path and _step(p) < _step(path)]
         fallback = (f"; the previous checkpoint is '{older[-1]}': resume from it with --checkpoint {older[-1]}"
                     if older else "; no earlier checkpoint exists, so the run must start again")
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise GanforgeError(f"checkpoint '{path}' is damaged ({reason}); it was left in place{fallback}") from None
+    return state
+
+
+def upgrade(state: Any) -> dict[str, Any]:
+    """A loaded checkpoint in today's layout, or ValueError when it is not a complete ganforge training state."""
+    if not isinstance(state, dict) or state.get("format_version") not in (1, FORMAT_VERSION):
+        raise ValueError("not a ganforge training state")
+    if state["format_version"] == 1:
+        state = {**state, "format_version": FORMAT_VERSION, "algorithm": {},
+                 "nets": {"G": state.get("generator"), "D": state.get("discriminator")},
+                 "optim": {"G": state.get("opt_g"), "D": state.get("opt_d")},
+                 "ema": {} if state.get("ema") is None else {"G": state["ema"]}}
+    missing = [key for key in REQUIRED if state.get(key) is None]
+    if missing:
+        raise ValueError(f"the state lacks {', '.join(missing)}")
     return state
 
 

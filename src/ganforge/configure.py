@@ -1,0 +1,77 @@
+"""A run's config from its layers, checked section by section by the owner of each name: the one validation step.
+
+Layers, later ones winning: a preset (`presets/<family>/<name>.yaml`), a YAML file (`--config`), `--set` overrides.
+The merged dict becomes a typed `Config` (ranges are checked there, in `ganforge.config`); then every owner checks
+the names and combinations it is responsible for: the data registry its dataset, the model registries their
+architectures, the losses, regularisers and augmentations theirs, the optimisers theirs, the family its own
+section, the metrics theirs. Each failure is one line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import augment, data, losses, metrics, models, regularizers
+from .config import CONFIG_VERSION, Config, config_from_dict, deep_merge, load_yaml, parse_override, upgrade_saved
+from .errors import GanforgeError
+from .families import FAMILIES, Family
+from .presets import DEFAULT_PRESET, preset_dict
+from .training import optim
+from .utils import resolve_device
+
+
+def family_of(data: dict[str, Any]) -> type[Family]:
+    """The family a config dict names (`algorithm.name`, default gan)."""
+    section = data.get("algorithm") or {}
+    name = section.get("name", "gan") if isinstance(section, dict) else None
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise GanforgeError(f"algorithm.name: {FAMILIES.unknown_message(str(name))}")
+    return FAMILIES.get(name)
+
+
+def load_config(data: dict[str, Any]) -> Config:
+    """The typed config of a dict ganforge wrote (a run's config.json, an export, a checkpoint), of any version."""
+    if not isinstance(data, dict):
+        raise GanforgeError(f"a saved config must be a mapping of sections, got {type(data).__name__}")
+    family = family_of(data)
+    return config_from_dict(upgrade_saved(data, family.settings), family.settings)
+
+
+def build_config(preset: str | None = None, config_file: str | Path | None = None,
+                 overrides: list[str] | None = None, base: dict[str, Any] | None = None) -> Config:
+    """Layer a preset (or `base`, a saved config), a YAML file and --set overrides into a validated Config."""
+    file_data = load_yaml(config_file) if config_file else {}
+    file_data.pop("description", None)
+    extends = file_data.pop("extends", None)
+    override_data: dict[str, Any] = {}
+    for text in overrides or []:
+        override_data = deep_merge(override_data, parse_override(text))
+    if base is not None:
+        merged = load_config(base).to_dict()
+    else:
+        name = preset or extends or file_data.get("preset") or override_data.get("preset") or DEFAULT_PRESET
+        merged = preset_dict(str(name))
+    for layer in (file_data, override_data):
+        merged = deep_merge(merged, layer)
+    merged["version"] = CONFIG_VERSION  # every layer above is in today's layout
+    family = family_of(merged)
+    config = config_from_dict(merged, family.settings)
+    validate(config)
+    return config
+
+
+def validate(config: Config, images: bool = True) -> None:
+    """Every owner's checks; `images=False` (the 2D lab) skips the dataset's, which only image data needs."""
+    family = FAMILIES.get(config.algorithm.name)
+    if images:
+        data.check_config(config)
+    models.check_config(config)
+    losses.check_config(config)
+    regularizers.check_config(config)
+    augment.check_config(config)
+    optim.check_config(config, family.networks)
+    family.check_config(config)
+    metrics.check_config(config)
+    if config.train.device != "auto":
+        resolve_device(config.train.device)

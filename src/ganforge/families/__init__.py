@@ -1,0 +1,9 @@
+"""Training families by name (`algorithm.name`): each module builds its named networks, declares the batches it
+reads and lists its phases; `ganforge.training` runs them."""
+
+from __future__ import annotations
+
+from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
+from . import gan, unrolled  # noqa: F401  (fill the registry)
+
+__all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext"]

@@ -1,0 +1,115 @@
+"""The one-core refactor changed nothing: every preset, variant and lab recipe trains exactly as before it.
+
+`fixtures/trajectories-before-families.json` was recorded with the code of commit 0d6b99f (one G fed noise, one D,
+`opt_g`/`opt_d`), before named networks, batch dicts and declared generator inputs: for each case, the logged values
+of 3 training steps, a sha256 and per-tensor sums of every network's weights (G, D, EMA) and of the images the
+fixed sample noise gives. On a machine with the recording's processor and torch build the numbers must be bit for
+bit identical; on another processor (its kernels round differently) they must agree to float32 rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganforge.configure import build_config
+from ganforge.data import to_uint8
+from ganforge.lab.runner import ToyTrainer, lab_config
+from ganforge.lab.toy import TOY_DATASETS
+from ganforge.training.trainer import Trainer
+
+RECORDED = json.loads((Path(__file__).parent / "fixtures" / "trajectories-before-families.json").read_text())
+STEPS = RECORDED["steps"]
+
+
+def this_machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "")
+    return {"cpu": cpu, "capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+EXACT = {**this_machine(), "threads": RECORDED["machine"]["threads"]} == RECORDED["machine"]
+
+
+@pytest.fixture(autouse=True)
+def recorded_threads():
+    """The recording's thread count (another test may have changed it): sums split over threads round differently."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(RECORDED["machine"]["threads"])
+    yield
+    torch.set_num_threads(before)
+
+
+def digest(state: dict[str, torch.Tensor]) -> dict:
+    sha, tensors = hashlib.sha256(), {}
+    for key, value in state.items():
+        tensor = value.detach().cpu().contiguous()
+        sha.update(key.encode())
+        sha.update(tensor.numpy().tobytes())
+        as_double = tensor.double()
+        tensors[key] = [float(as_double.sum()), float(as_double.square().sum())]
+    return {"sha256": sha.hexdigest(), "tensors": tensors}
+
+
+def image_hash(images: torch.Tensor) -> str:
+    return hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()
+
+
+def assert_same(got: dict, expected: dict) -> None:
+    assert len(got["steps"]) == len(expected["steps"])
+    for step, (a, b) in enumerate(zip(got["steps"], expected["steps"]), 1):
+        assert sorted(a) == sorted(b), f"step {step}: logged keys"
+        for key in b:
+            assert a[key] == (b[key] if EXACT else pytest.approx(b[key], rel=1e-4, abs=1e-6)), f"step {step}: {key}"
+    for net in ("G", "D", "EMA"):
+        if net not in expected:
+            assert net not in got
+            continue
+        if EXACT:
+            assert got[net]["sha256"] == expected[net]["sha256"], net
+        assert sorted(got[net]["tensors"]) == sorted(expected[net]["tensors"]), f"{net}: tensor names"
+        for key, values in expected[net]["tensors"].items():
+            assert got[net]["tensors"][key] == pytest.approx(values, rel=1e-4, abs=1e-6), f"{net}.{key}"
+    if EXACT:
+        assert got["samples"] == expected["samples"]
+
+
+def image_run(preset: str, overrides: list[str], tmp_path: Path) -> dict:
+    config = build_config(preset, overrides=[*overrides, *RECORDED["common"], f"train.steps={STEPS}"])
+    trainer = Trainer(config, tmp_path / "run", quiet=True)
+    steps = [{k: float(v) for k, v in trainer.train_step().items()} for _ in range(STEPS)]
+    network = trainer.sampling_network()
+    network.eval()
+    with torch.no_grad():
+        images = to_uint8(network(**trainer.fixed_inputs)).cpu()
+    out = {"steps": steps, "G": digest(trainer.raw("G").state_dict()), "D": digest(trainer.raw("D").state_dict()),
+           "samples": image_hash(images)}
+    if trainer.ema:
+        out["EMA"] = digest(trainer.ema["G"].state_dict())
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["presets"]))
+def test_every_preset_trains_as_before(name, tmp_path):
+    expected = RECORDED["presets"][name]
+    assert_same(image_run(name, expected["overrides"], tmp_path), expected)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["variants"]))
+def test_every_objective_variant_trains_as_before(name, tmp_path):
+    expected = RECORDED["variants"][name]
+    assert_same(image_run(expected["preset"], expected["overrides"], tmp_path), expected)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED["lab"]))
+def test_every_lab_recipe_trains_as_before(name):
+    trainer = ToyTrainer(lab_config(name, steps=STEPS), TOY_DATASETS.get("ring8"), seed=0)
+    steps = [{k: float(v) for k, v in trainer.train_step().items()} for _ in range(STEPS)]
+    got = {"steps": steps, "G": digest(trainer.raw("G").state_dict()), "D": digest(trainer.raw("D").state_dict()),
+           "samples": image_hash(trainer.samples(64))}
+    assert_same(got, RECORDED["lab"][name])
