@@ -14,7 +14,7 @@ ratio; bf16 autocast also reports how far its losses drift from float32.
 
 `--profile` lists the operators ganforge's step spends its time in (torch.profiler), to see what is left.
 
-`--layers` times each layer of ganforge.models.blocks in the case's model against the torch convolution it replaces,
+`--layers` times each layer of ganforge.models.cpu_layers in the case's model against the torch convolution it replaces,
 on the inputs training gives it and with the gradients training asks of it.
 
     python -m benchmarks.train_step [--quick] [--ablation | --profile | --layers] [--case NAME] [--reps N] [--steps K]
@@ -105,8 +105,8 @@ def for_loop_adam(trainer: Any, case: Case) -> None:
 
 
 def stock_convolutions(trainer: Any, case: Case) -> None:
-    """Every layer of ganforge.models.blocks back to the torch convolution it subclasses (oneDNN's kernels)."""
-    from ganforge.models import blocks
+    """Every layer of ganforge.models.cpu_layers back to the torch convolution it subclasses (oneDNN's kernels)."""
+    from ganforge.models import cpu_layers as blocks
 
     stock = {blocks.ProjectionConvTranspose2d: torch.nn.ConvTranspose2d, blocks.FullMapConv2d: torch.nn.Conv2d,
              blocks.ThinInputConv2d: torch.nn.Conv2d, blocks.ThinOutputConvTranspose2d: torch.nn.ConvTranspose2d,
@@ -295,7 +295,7 @@ def layers(args: argparse.Namespace) -> dict[str, Any]:
     """Each blocks layer (as the trainer builds and feeds it) against the stock convolution with the same weights."""
     import copy
 
-    from ganforge.models import blocks
+    from ganforge.models import cpu_layers as blocks
 
     # class -> (stock class, does training need the input's gradient, the weight's gradient)
     roles = {blocks.ProjectionConvTranspose2d: (torch.nn.ConvTranspose2d, False, True),

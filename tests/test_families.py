@@ -35,6 +35,36 @@ class TestUnrolled(FamilyTests):
                                                             "algorithm.unroll_steps=2"]
 
 
+class TestConditionalGAN(FamilyTests):
+    preset, family, overrides = "mnist-cgan", "gan", TINY
+
+
+class TestConditionalMLP(FamilyTests):
+    preset, family, overrides = "mnist-cgan-mlp", "gan", ["train.batch_size=8", "model.latent_dim=16"]
+
+
+class TestProjection(FamilyTests):
+    preset, family, overrides = "mnist-projection", "gan", TINY
+
+
+class TestACGAN(FamilyTests):
+    preset, family, overrides = "mnist-acgan", "acgan", TINY
+
+
+class TestInfoGAN(FamilyTests):
+    preset, family, overrides = "mnist-infogan", "infogan", TINY
+
+
+class TestBEGAN(FamilyTests):
+    preset, family, overrides = "mnist-began", "began", ["model.g_width=8", "model.d_width=8", "model.latent_dim=8",
+                                                          "train.batch_size=8"]
+
+
+class TestBigGANLite(FamilyTests):
+    preset, family = "mnist-biggan-lite", "gan"
+    overrides = ["model.g_width=4", "model.d_width=4", "model.latent_dim=12", "train.batch_size=8"]
+
+
 def test_every_family_has_a_mixin_test_class():
     tested = {cls.family for cls in globals().values() if isinstance(cls, type) and issubclass(cls, FamilyTests)}
     assert set(FAMILIES.names()) <= tested, f"families without tests: {set(FAMILIES.names()) - tested}"
@@ -44,6 +74,7 @@ def test_every_family_has_a_mixin_test_class():
 PRESET_OVERRIDES = {
     "cifar10-dcgan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-sngan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
+    "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
 }
 
 

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
 from ganforge.models import build_discriminator, build_generator, count_parameters
-from ganforge.models.blocks import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d,
+from ganforge.models.cpu_layers import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d,
                                   ThinInputConv2d, ThinOutputConvTranspose2d)
 
 

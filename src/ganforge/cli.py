@@ -331,7 +331,10 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--real-dir", metavar="DIR", help="with --fake-dir: compare two image folders, no model")
     p.add_argument("--fake-dir", metavar="DIR", help="with --real-dir: the generated images")
     p.add_argument("--metrics", metavar="LIST",
-                   help="comma-separated: fid, kid, is, pr, dc, modes (default: the extractor's usual set)")
+                   help="comma-separated: fid, kid, is, pr, dc, modes; conditional models: class-fidelity, intra-fid; "
+                        "InfoGAN: code-accuracy (default: the extractor's usual set)")
+    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+                   help="evaluate the truncated samples `ganforge sample --truncation PSI` draws")
     p.add_argument("--n", type=int, default=10000, help="generated images (default 10000)")
     p.add_argument("--n-real", type=int, default=None, metavar="N",
                    help="real images (default: as many as --n, at most the whole dataset)")
@@ -345,6 +348,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
          "ganforge eval runs/mnist-dcgan-20261125-101010 --n 10000\n"
          "  ganforge eval runs/c10 --dataset cifar10 --extractor inception --metrics fid,kid,is --n 50000\n"
          "  ganforge eval exported/ --ref cifar10-train.npz --metrics fid\n"
+         "  ganforge eval runs/mnist-cgan-... --metrics fid,class-fidelity,intra-fid --n 5000\n"
          "  ganforge eval --real-dir real_png/ --fake-dir fake_png/ --extractor inception", configure=_eval_args)
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -358,8 +362,9 @@ def _eval(args: argparse.Namespace) -> int:
     if folders:
         if args.real_dir is None or args.fake_dir is None:
             raise GanforgeError("--real-dir and --fake-dir go together: pass both folders")
-        if args.model or args.dataset or args.ref:
-            raise GanforgeError("--real-dir/--fake-dir compare two folders; drop MODEL, --dataset and --ref")
+        if args.model or args.dataset or args.ref or args.truncation is not None:
+            raise GanforgeError("--real-dir/--fake-dir compare two folders; drop MODEL, --dataset, --ref and "
+                                "--truncation")
         result = evaluate_folders(args.real_dir, args.fake_dir, metrics=args.metrics, extractor=args.extractor,
                                   options=_extractor_options(args), seed=args.seed)
         default_out = Path(f"eval-{result['extractor']['extractor']}.json")
@@ -371,7 +376,7 @@ def _eval(args: argparse.Namespace) -> int:
         result = evaluate_model(args.model, dataset=args.dataset, ref=args.ref, metrics=args.metrics, n=args.n,
                                 n_real=args.n_real, extractor=args.extractor, options=_extractor_options(args),
                                 seed=args.seed, use_ema=not args.no_ema, data_dir=args.data_dir,
-                                use_cache=not args.no_cache)
+                                use_cache=not args.no_cache, truncation=args.truncation)
         model = Path(args.model)
         default_out = (model.parent if model.is_file() else model) / f"eval-{result['extractor']['extractor']}.json"
     out = Path(args.out) if args.out else default_out

@@ -158,7 +158,7 @@ class TrainConfig:
     backend: str = option("auto", choices=("auto", "gloo", "nccl"))  # multi-process only: gloo on CPU, nccl on CUDA
     sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
     dist_timeout: float = option(300.0, low=0.0, low_open=True)  # seconds to wait at the rendezvous and collectives
-    channels_last: bool = True  # NHWC layout when G or D has convolutions (1.06-1.16x on 2 CPU cores; see README)
+    channels_last: bool | None = None  # NHWC layout for convolutional nets; unset: on the CPU only, where measured
     compile: bool = False  # torch.compile the networks at start-up (timed apart; eager again if it fails)
     threads: int = option(0, low=0, hint="0 = PyTorch's default")  # torch intra-op threads
 

@@ -90,16 +90,19 @@ def orthogonal_penalty(generator: nn.Module, strength: float) -> Tensor:
     """BigGAN's orthogonal regularisation (Brock et al. 2019): strength / 2 * sum ||W W^T (1 - I)||_F^2 over G's
     weight matrices (convolutions flattened per output channel; class embeddings left out, as BigGAN does).
 
-    Its gradient, 2 strength (W W^T (1 - I)) W, is the one BigGAN adds by hand; only the filters' correlations are
-    pulled towards zero, not their norms."""
+    Its gradient, 2 strength (W W^T (1 - I)) W, is the one BigGAN adds by hand: only the filters' correlations are
+    pulled towards zero, not their norms. Computed as ||W^T W||_F^2 - sum_i ||w_i||^4 (the same number, since
+    tr(W W^T W W^T) = tr(W^T W W^T W)), with the Gram matrix of the shorter side: BigGAN's first layer has thousands
+    of outputs and a few dozen inputs, so W W^T would be the size of a large image per step.
+    """
     embeddings = {id(p) for m in generator.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
     terms = []
     for param in generator.parameters():
         if param.dim() < 2 or id(param) in embeddings or not param.requires_grad:
             continue
         w = param.reshape(param.shape[0], -1)
-        off_diagonal = 1 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
-        terms.append(((w @ w.t()) * off_diagonal).square().sum())
+        gram = w.t() @ w if w.shape[0] > w.shape[1] else w @ w.t()
+        terms.append(gram.square().sum() - w.square().sum(dim=1).square().sum())
     return 0.5 * strength * torch.stack(terms).sum()
 
 

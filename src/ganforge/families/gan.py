@@ -27,7 +27,7 @@ from ..augment import diff_augment
 from ..config import AlgorithmConfig, Config, option
 from ..errors import GanforgeError
 from ..losses import build_loss
-from ..models import build_discriminator, build_generator, conditions_of
+from ..models import DISCRIMINATORS, build_discriminator, build_generator, conditions_of
 from ..models.stabilizers import has_batchnorm, scores_samples_independently
 from ..regularizers import Penalties, Score, orthogonal_penalty, penalty_schedule
 from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
@@ -93,6 +93,10 @@ class TwoPhaseGAN(Family):
     @classmethod
     def check_config(cls, config: Config) -> None:
         m = config.model
+        if m.discriminator not in DISCRIMINATORS:
+            raise GanforgeError(f"model.discriminator={m.discriminator} is an auto-encoder, which the "
+                                f"{config.algorithm.name} family cannot score with; use algorithm.name=began, or one "
+                                f"of: {', '.join(DISCRIMINATORS.names())}")
         if m.num_classes and m.d_conditioning == "none":
             raise GanforgeError(f"model.num_classes={m.num_classes} with model.d_conditioning=none: in the "
                                 f"{config.algorithm.name} family nothing would tie G's label to its image; set "
@@ -144,24 +148,38 @@ class TwoPhaseGAN(Family):
     def after_discriminator_step(self) -> None:
         """Hook for families that constrain D after each update (WGAN's weight clipping)."""
 
+    @staticmethod
+    def d_logits(output: Tensor) -> Tensor:
+        """The adversarial logits in what D returns (families whose D has a second head take them apart)."""
+        return output
+
     def scorers(self, fake_conditions: dict[str, Tensor]) -> tuple[Score, Score]:
         """D as a function of images alone: reals with their labels, fakes with G's (what the penalties take)."""
         d, real_conditions = self.loop.nets["D"], self._real_conditions
-        return (lambda x: d(x, **real_conditions)), (lambda x: d(x, **fake_conditions))
+        return (lambda x: self.d_logits(d(x, **real_conditions))), (lambda x: self.d_logits(d(x, **fake_conditions)))
 
-    def discriminator_loss(self) -> dict[str, Tensor]:
-        loop = self.loop
-        batch = loop.next_real_batch()
+    def draw(self) -> tuple[dict[str, Tensor], Tensor, Tensor, dict[str, Tensor]]:
+        """Phase D's batches as D sees them: (the real batch, real images, fakes, the inputs that made them)."""
+        batch = self.loop.next_real_batch()
         real = self.d_input(batch["image"])
         generated, inputs = self.generate(real.shape[0], with_graph=self.reuse_fakes)
         self._fakes = (generated, inputs) if self.reuse_fakes else None
-        fake = self.d_input(generated.detach())
+        return batch, real, self.d_input(generated.detach()), inputs
+
+    def discriminator_loss(self) -> dict[str, Tensor]:
+        batch, real, fake, inputs = self.draw()
         real_conditions = {k: batch[k] for k in self.conditions}
         fake_conditions = {k: inputs[k] for k in self.conditions}
         real_logits, fake_logits = self.score_real_and_fake(real, fake, real_conditions, fake_conditions)
-        self._real, self._real_conditions, self._seen_fake = real, real_conditions, (fake, fake_conditions)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
         out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits)}
+        return self.with_penalties(loss, out, real, fake, real_conditions, fake_conditions)
+
+    def with_penalties(self, loss: Tensor, out: dict[str, Tensor], real: Tensor, fake: Tensor,
+                       real_conditions: dict[str, Tensor], fake_conditions: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Phase D's output: its loss plus the penalties due at every D step; what D judged is kept for the lazy
+        penalties and for phase G."""
+        self._real, self._real_conditions, self._seen_fake = real, real_conditions, (fake, fake_conditions)
         for name, value in self.penalties(*self.scorers(fake_conditions), real, fake).items():
             loss = loss + value
             out[f"penalty_{name}"] = value.detach()

@@ -23,6 +23,7 @@ from ..data.images import to_uint8
 from ..errors import GanforgeError
 from ..sampling import seeded_inputs
 from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
+from .conditional import GENERATOR_METRICS, GeneratorProbe
 from .scores import METRICS, FeatureSet, compute_metrics, parse_metric_names
 from .stats import RealSet, check_compatible, dataset_features, load_stats
 
@@ -75,6 +76,8 @@ def check_same_images(real_shape: Any, fake_shape: Any, real_name: str, fake_nam
 
 def run_metrics(metrics: list[str], real: RealSet, fake: FeatureSet, extractor: Extractor, seed: int
                 ) -> dict[str, Any]:
+    """The feature metrics among `metrics` (generator metrics are `run_probes`')."""
+    metrics = feature_metrics(metrics)
     uses_real = any(METRICS.get(name).uses_real for name in metrics)
     if uses_real:
         check_compatible(real.meta, extractor)
@@ -82,15 +85,41 @@ def run_metrics(metrics: list[str], real: RealSet, fake: FeatureSet, extractor: 
 
 
 def choose_metrics(metrics: str | list[str] | None, extractor: Extractor) -> list[str]:
-    return parse_metric_names(metrics) if metrics else list(extractor.default_metrics)
+    return parse_metric_names(metrics, GENERATOR_METRICS) if metrics else list(extractor.default_metrics)
+
+
+def feature_metrics(metrics: list[str]) -> list[str]:
+    return [name for name in metrics if name in METRICS]
+
+
+def run_probes(metrics: list[str], probe: GeneratorProbe) -> dict[str, Any]:
+    """The generator metrics among `metrics`: they ask the generator for images of each class or code."""
+    out: dict[str, Any] = {}
+    for name in metrics:
+        if name in GENERATOR_METRICS:
+            out.update(GENERATOR_METRICS.get(name)(probe))
+    return out
+
+
+def labelled_images(dataset: str, data_dir: str, download: bool, resolution: int, channels: int,
+                    fit: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All images of a dataset and its labels (None when unlabelled), at the generator's size when `fit`."""
+    from ..data import load_dataset
+
+    image_set = load_dataset(dataset, data_dir, download, resolution, channels)
+    if fit:
+        image_set = image_set.fit_to(resolution, channels, resize=True)
+    return image_set.images, image_set.labels
 
 
 # ------------------------------------------------------------------------------------------------ generators
 def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | Path | None = None,
                    metrics: str | list[str] | None = None, n: int = 10000, n_real: int | None = None,
                    extractor: str | None = None, options: ExtractorOptions | None = None, seed: int = 0,
-                   use_ema: bool = True, data_dir: str = "data", use_cache: bool = True) -> dict[str, Any]:
-    """Metrics of a run or export folder (or a best.safetensors) against a dataset or a statistics file."""
+                   use_ema: bool = True, data_dir: str = "data", use_cache: bool = True,
+                   truncation: float | None = None) -> dict[str, Any]:
+    """Metrics of a run or export folder (or a best.safetensors) against a dataset or a statistics file; with
+    `truncation`, of the truncated samples `ganforge sample --truncation` draws."""
     from ..export import load_generator, read_model_config
 
     options = options or ExtractorOptions()
@@ -107,17 +136,25 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
                      config.model.resolution, config.model.channels, use_cache, fit)
     model_shape = (config.model.channels, config.model.resolution, config.model.resolution)
     check_same_images(real.meta.get("image_shape"), model_shape, _real_name(real), str(model))
-    if any(METRICS.get(name).uses_real for name in chosen):
+    if any(METRICS.get(name).uses_real for name in feature_metrics(chosen)):
         check_compatible(real.meta, net)
-    fake, fake_shape = extract_all(net, generated_batches(generator, n, seed, net.device), "fake")
-    values = run_metrics(chosen, real, fake, net, seed)
-    return _result(values, net, real, {"model": str(model), **info, "use_ema": use_ema, "n": fake.count,
-                                       "seed": seed, "image_shape": list(fake_shape)}, start)
+    values: dict[str, Any] = {}
+    fake_info: dict[str, Any] = {"n": n, "image_shape": list(model_shape)}
+    if feature_metrics(chosen):
+        fake, fake_shape = extract_all(net, generated_batches(generator, n, seed, net.device, truncation=truncation),
+                                       "fake")
+        values = run_metrics(chosen, real, fake, net, seed)
+        fake_info = {"n": fake.count, "image_shape": list(fake_shape)}
+    probe = GeneratorProbe(generator, net, n, seed, net.device, truncation=truncation, real=lambda: labelled_images(
+        dataset, data_dir, options.download, config.model.resolution, config.model.channels, fit))
+    values.update(run_probes(chosen, probe))
+    return _result(values, net, real, {"model": str(model), **info, "use_ema": use_ema, "seed": seed,
+                                       "truncation": truncation, **fake_info}, start)
 
 
 def _real_set(net: Extractor, metrics: list[str], ref: str | Path | None, dataset: str, n: int, data_dir: str,
               download: bool, resolution: int, channels: int, use_cache: bool, fit: bool = False) -> RealSet:
-    if not any(METRICS.get(name).uses_real for name in metrics):
+    if not any(METRICS.get(name).uses_real for name in feature_metrics(metrics)):
         return RealSet(FeatureSet(), {"extractor": net.name, "weights_sha256": net.weights_sha256,
                                       "resize": net.resize, "dataset": None, "n": 0})
     if ref is not None:
@@ -240,8 +277,17 @@ class TrainingEvaluator:
                                       config.data.data_dir, False, config.model.resolution, config.model.channels,
                                       True, config.data.resize)
             seed = config.train.seed + 1
-            fake, shape = extract_all(self.extractor, generated_batches(generator, config.eval.n, seed, self.device),
-                                      "fake")
-            check_same_images(self.real.meta.get("image_shape"), shape, config.data.dataset, "the generator")
-            values = run_metrics(self.metrics, self.real, fake, self.extractor, seed)
+            values: dict[str, Any] = {}
+            if feature_metrics(self.metrics):
+                fake, shape = extract_all(self.extractor, generated_batches(generator, config.eval.n, seed,
+                                                                            self.device), "fake")
+                check_same_images(self.real.meta.get("image_shape"), shape, config.data.dataset, "the generator")
+                values = run_metrics(self.metrics, self.real, fake, self.extractor, seed)
+            values.update(run_probes(self.metrics, GeneratorProbe(
+                generator, self.extractor, config.eval.n, seed, self.device, real=self.labelled_real)))
         return {k: v for k, v in values.items() if isinstance(v, (int, float))}
+
+    def labelled_real(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        c = self.config
+        return labelled_images(c.data.dataset, c.data.data_dir, False, c.model.resolution, c.model.channels,
+                               c.data.resize)

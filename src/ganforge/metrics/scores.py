@@ -10,6 +10,7 @@ order), precision/recall as Kynkaanniemi et al. (k = 3, ball membership with <=)
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -282,12 +283,17 @@ def compute_metrics(names: list[str], real: FeatureSet, fake: FeatureSet, seed: 
     return out
 
 
-def parse_metric_names(text: str | list[str]) -> list[str]:
-    """'fid,kid' or ['fid', 'kid'] -> checked names, duplicates dropped, order kept."""
+def parse_metric_names(text: str | list[str], *registries: Registry) -> list[str]:
+    """'fid,kid' or ['fid', 'kid'] -> names known to METRICS (or one of `registries`), duplicates dropped, in order."""
+    known = [METRICS, *registries]
+    choices = sorted(name for registry in known for name in registry.names())
     items = text.split(",") if isinstance(text, str) else list(text)
     names = list(dict.fromkeys(item.strip() for item in items if item.strip()))
     if not names:
-        raise GanforgeError(f"no metric named; choose from: {', '.join(METRICS.names())}")
+        raise GanforgeError(f"no metric named; choose from: {', '.join(choices)}")
     for name in names:
-        METRICS.get(name)
+        if not any(name in registry for registry in known):
+            close = difflib.get_close_matches(name, choices, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise GanforgeError(f"unknown metric '{name}'{hint}; choose from: {', '.join(choices)}")
     return names

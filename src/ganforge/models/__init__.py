@@ -7,14 +7,17 @@ raw logits (B,), never a sigmoid, so that every loss can use the numerically sta
 
 from __future__ import annotations
 
+import difflib
+
 from torch import nn
 
 from ..config import Config, ModelConfig
 from ..errors import GanforgeError
 from .conditioning import D_CONDITIONINGS, G_CONDITIONINGS, conditions_of, discriminator_config
+from .began import AUTOENCODERS
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
 from .stabilizers import Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm
-from . import dcgan, mlp, sngan, toy  # noqa: F401  (fill the registries)
+from . import began, biggan, dcgan, mlp, sngan, toy  # noqa: F401  (fill the registries)
 
 
 def build_generator(config: ModelConfig) -> nn.Module:
@@ -45,8 +48,13 @@ def build_discriminator(config: ModelConfig) -> nn.Module:
 def check_config(config: Config) -> None:
     """model.*: names against the registries, and the options that cannot work together."""
     m, t = config.model, config.train
+    if m.discriminator not in DISCRIMINATORS and m.discriminator not in AUTOENCODERS:
+        choices = sorted({*DISCRIMINATORS.names(), *AUTOENCODERS.names()})
+        close = difflib.get_close_matches(m.discriminator, choices, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise GanforgeError(f"model.discriminator: unknown discriminator '{m.discriminator}'{hint}; choose from: "
+                            f"{', '.join(choices)}")
     for key, registry, value in [("model.generator", GENERATORS, m.generator),
-                                 ("model.discriminator", DISCRIMINATORS, m.discriminator),
                                  ("model.init", INITS, m.init),
                                  ("model.g_conditioning", G_CONDITIONINGS, m.g_conditioning),
                                  ("model.d_conditioning", D_CONDITIONINGS, m.d_conditioning)]:
@@ -67,5 +75,5 @@ def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "INITS", "apply_init", "build_discriminator", "build_generator",
+__all__ = ["AUTOENCODERS", "DISCRIMINATORS", "GENERATORS", "INITS", "apply_init", "build_discriminator", "build_generator",
            "check_config", "conditions_of", "count_parameters"]

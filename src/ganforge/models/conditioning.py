@@ -55,8 +55,16 @@ class ConcatInputs(nn.Module):
 
 def concat_backbone(config: ModelConfig, inputs: GeneratorInputs) -> ConcatInputs:
     """The registered generator of `config`, fed `inputs` concatenated."""
-    backbone = GENERATORS.get(config.generator)(dataclasses.replace(config, latent_dim=inputs.width))
-    return ConcatInputs(backbone, inputs)
+    return ConcatInputs(plain_backbone(dataclasses.replace(config, latent_dim=inputs.width)), inputs)
+
+
+def plain_backbone(config: ModelConfig) -> nn.Module:
+    """The registered generator of `config`, which must read noise alone for a conditioning block to wrap it."""
+    net = GENERATORS.get(config.generator)(config)
+    if len(net.inputs) != 1:
+        raise GanforgeError(f"generator '{config.generator}' reads {', '.join(net.inputs)} itself; set "
+                            f"model.g_conditioning=native")
+    return net
 
 
 class ClassConditionalBatchNorm(nn.Module):
@@ -121,7 +129,7 @@ def concat_generator(config: ModelConfig) -> nn.Module:
 
 @G_CONDITIONINGS.register("cbn", help="class-conditional BatchNorm in every BatchNorm layer of G (de Vries et al. 2017)")
 def cbn_generator(config: ModelConfig) -> nn.Module:
-    return ConditionalNormGenerator(GENERATORS.get(config.generator)(config), config)
+    return ConditionalNormGenerator(plain_backbone(config), config)
 
 
 @G_CONDITIONINGS.register("native", help="the architecture reads the label itself (biggan: shared embedding and "
@@ -150,7 +158,13 @@ class LabelMapDiscriminator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    """D(x, y) = head(phi(x)) + <e_y, pool(phi(x))>, with phi D's body and pool a global sum over positions."""
+    """D(x, y) = psi(phi(x)) + <e_y, pool(phi(x))>: phi is D's body, psi its (linear) head, e_y a class embedding.
+
+    An SNGAN/BigGAN body ends in a global sum already, and its features are used as they are (the paper's form). A
+    DCGAN body ends in a feature map, averaged over its positions here. Summed (the paper's pooling) or flattened,
+    the class term outweighs the head on a 7x7 map: measured on mnist-projection, real logits climb to 6-10 and G
+    stops learning (its images' std stays below 0.1 after 800 steps; 0.34 with the average).
+    """
 
     def __init__(self, inner: nn.Module, classes: int) -> None:
         super().__init__()
@@ -160,7 +174,7 @@ class ProjectionDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, label: Tensor) -> Tensor:
         features = self.inner.body(x)
-        pooled = features.sum(dim=(2, 3)) if features.dim() == 4 else features.flatten(1)
+        pooled = features.mean(dim=(2, 3)) if features.dim() == 4 else features
         return self.inner.head(features).view(-1) + (self.embedding(label) * pooled).sum(dim=1)
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from ..config import ModelConfig
 from ..inputs import latent_only
 from ..errors import GanforgeError
-from .blocks import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d, ThinInputConv2d,
+from .cpu_layers import (FullMapConv2d, ProjectionConvTranspose2d, SmallMapConv2d, SmallMapConvTranspose2d, ThinInputConv2d,
                      ThinOutputConvTranspose2d)
 from .registry import DISCRIMINATORS, GENERATORS
 

@@ -121,9 +121,15 @@ def _stock_adam_step() -> Callable[..., float | None]:
 
 @OPTIMIZERS.register("adam", help="Adam with optim.beta1/beta2 (DCGAN: 0.5, 0.999)")
 def adam(params: Iterable[torch.nn.Parameter], lr: float, config: OptimizerConfig) -> torch.optim.Optimizer:
+    """`optim.fused`: ganforge's FusedAdam for float32 CPU parameters (where it was measured), torch's own fused
+    Adam elsewhere; otherwise the foreach implementation."""
+    params = list(params)
     betas = (config.beta1, config.beta2)
-    if config.fused and hasattr(torch, "_fused_adam_"):
+    if config.fused and hasattr(torch, "_fused_adam_") and all(p.device.type == "cpu" and p.dtype == torch.float32
+                                                              for p in params):
         return FusedAdam(params, lr=lr, betas=betas, weight_decay=config.weight_decay)
+    if config.fused:
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=config.weight_decay, fused=True)
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=config.weight_decay, foreach=True)
 
 

@@ -88,7 +88,7 @@ class Trainer(PhaseLoop):
 
         seed_everything(t.seed)  # identical initial weights on every rank
         nets = {name: net.to(self.device) for name, net in family.build_networks(config).items()}
-        self.memory_format = performance.memory_format(t, *nets.values())
+        self.memory_format = performance.memory_format(t, self.device, *nets.values())
         nets = {name: performance.to_layout(net, self.memory_format) for name, net in nets.items()}
         tensors = {key: value.to(self.device) for key, value in tensors.items()}
         tensors["image"] = tensors["image"].contiguous(memory_format=self.memory_format)

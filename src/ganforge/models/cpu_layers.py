@@ -1,4 +1,7 @@
-"""Convolutions run in a form that computes the same sums faster on a CPU.
+"""Convolutions run in a form that computes the same sums faster on a CPU (and only there).
+
+Every form here answers a weakness of oneDNN's CPU kernels, measured on this project's CPU machines; on any other
+device (cuDNN has its own kernels for these shapes, unmeasured here) each layer is the stock torch layer.
 
 DCGAN's first layer (a transposed convolution of z seen as a 1x1 map) and its D head (a convolution whose kernel
 covers the whole last feature map) compute exactly what a linear layer computes. oneDNN runs them as convolutions
@@ -47,7 +50,7 @@ class ProjectionConvTranspose2d(nn.ConvTranspose2d):
     The output takes the weight's layout (channels-last weights give a channels-last map with no copy)."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if not self._is_projection(x, output_size):
+        if not (x.device.type == "cpu" and self._is_projection(x, output_size)):
             return super().forward(x, output_size)
         n, kh, kw = x.shape[0], *self.kernel_size
         z = x.reshape(n, self.in_channels)
@@ -68,8 +71,8 @@ class FullMapConv2d(nn.Conv2d):
     """An unpadded convolution whose kernel is as large as its input map: one output pixel, a linear layer's sum."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (x.dim() == 4 and x.shape[2:] == self.kernel_size and self.padding == (0, 0) and self.groups == 1
-                and self.dilation == (1, 1)):
+        if not (x.device.type == "cpu" and x.dim() == 4 and x.shape[2:] == self.kernel_size
+                and self.padding == (0, 0) and self.groups == 1 and self.dilation == (1, 1)):
             return super().forward(x)
         flat = _nhwc_flat(x) if is_channels_last(x) else x.reshape(x.shape[0], -1)
         out = flat @ _flat_weight(self.weight).t()
@@ -136,13 +139,10 @@ class _FoldedConvTranspose(torch.autograd.Function):
 
 THIN = 64  # channels x kernel taps on the thin side at or below which the folded forms pay (measured at 1 and 3)
 SMALL_MAP = 16  # pixels of the small side at or below which the matmul forms pay (4x4 pays, 8x8 loses)
-# The small-map forms answer a weakness of oneDNN's CPU kernels, so other devices keep their own (cuDNN's).
-
-
 def _plain(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
-    """A plain 2-D convolution of a 4-D input outside autocast (whose dtype casts are the stock convolution's
+    """A plain 2-D convolution of a 4-D CPU input outside autocast (whose dtype casts are the stock convolution's
     business): the forms of this module cover exactly that."""
-    return (conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+    return (x.device.type == "cpu" and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple) and x.dim() == 4 and not torch.is_autocast_enabled(x.device.type))
 
 
@@ -272,7 +272,7 @@ class SmallMapConv2d(nn.Conv2d):
     forward and both gradients: oneDNN runs at about two thirds of the matmul rate there."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (_plain(self, x) and x.device.type == "cpu" and self._fits_small_map(x)):
+        if not (_plain(self, x) and self._fits_small_map(x)):
             return super().forward(x)
         out = _MatmulConvolution.apply(x, self.weight, self.stride, self.padding, False)
         return _with_bias(_in_layout_of(out, x), self.bias)
@@ -290,7 +290,7 @@ class SmallMapConvTranspose2d(nn.ConvTranspose2d):
     forward and both gradients."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        if not (_plain(self, x) and x.device.type == "cpu" and output_size is None and self.output_padding == (0, 0)
+        if not (_plain(self, x) and output_size is None and self.output_padding == (0, 0)
                 and x.shape[2] * x.shape[3] <= SMALL_MAP):
             return super().forward(x, output_size)
         out = _MatmulConvolution.apply(x, self.weight, self.stride, self.padding, True)
