@@ -191,6 +191,18 @@ def test_grids_sweep_classes_in_rows_and_continuous_codes_in_columns():
     assert nrow == 4 and len(values["z"]) == 12 and torch.equal(values["z"][0], values["z"][3])
 
 
+def test_infogan_draws_the_papers_uniform_noise_and_refuses_truncating_it():
+    from ganforge.families.infogan import code_inputs
+
+    uniform = code_inputs(build_config("mnist-infogan"))
+    z = uniform.sample(4000, torch.Generator().manual_seed(0))["z"]
+    assert z.min() >= -1 and z.max() <= 1 and z.abs().max() > 0.99
+    with pytest.raises(GanforgeError, match="uniform on \\[-1, 1\\]"):
+        uniform.sample(4, torch.Generator().manual_seed(0), truncation=0.5)
+    normal = code_inputs(build_config("mnist-infogan", overrides=["algorithm.noise=normal"]))
+    assert normal.sample(4000, torch.Generator().manual_seed(0))["z"].abs().max() > 2
+
+
 @pytest.mark.parametrize("classes, codes, message", [
     (["10"], [], "--class 10 is out of range: this model has 10 \\(0-9\\)"),
     (["two"], [], "--class takes whole numbers 0-9 or all"),

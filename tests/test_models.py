@@ -37,6 +37,20 @@ def test_first_day_variant_uses_relu_generator():
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in build_discriminator(cfg).modules())
 
 
+def test_infogan_networks_are_the_papers_mnist_networks():
+    cfg = ModelConfig(generator="infogan", discriminator="infogan", resolution=28, latent_dim=74, g_width=64,
+                      d_width=64, init="default")
+    g, d = build_generator(cfg), build_discriminator(cfg)
+    assert [(m.in_features, m.out_features) for m in g.modules() if isinstance(m, torch.nn.Linear)] == [
+        (74, 1024), (1024, 7 * 7 * 128)]
+    assert [(m.in_channels, m.out_channels, m.stride) for m in d.modules() if isinstance(m, torch.nn.Conv2d)] == [
+        (1, 64, (2, 2)), (64, 128, (2, 2))]
+    images = g(torch.randn(3, 74))
+    assert images.shape == (3, 1, 28, 28) and d(images).shape == (3,) and d.feature_shape == (1024,)
+    with pytest.raises(GanforgeError, match="multiple of 4"):
+        build_generator(ModelConfig(generator="infogan", resolution=30))
+
+
 @pytest.mark.parametrize("init", ["dcgan", "xavier", "kaiming", "default"])
 def test_weight_inits(init):
     torch.manual_seed(0)

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, option
 from ..errors import GanforgeError
 from ..inputs import CategoricalCode, ContinuousCode, GeneratorInputs, Latent
-from ..models import build_discriminator
+from ..models import build_split_discriminator
 from ..models.conditioning import concat_backbone
 from .base import FAMILIES, Phase, TrainingContext
 from .gan import TwoPhaseGAN, TwoPhaseSettings
@@ -34,11 +34,12 @@ class InfoGANSettings(TwoPhaseSettings):
     continuous: int = option(2, low=0)  # continuous codes c2, c3, ...
     info_categorical: float = option(1.0, low=0.0)  # lambda of the categorical code's term
     info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (smaller, as the paper)
+    noise: str = option("normal", choices=("normal", "uniform"))  # z's distribution (the paper's code: uniform)
 
 
 def code_inputs(config: Config) -> GeneratorInputs:
     a = config.algorithm
-    specs = {"z": Latent(config.model.latent_dim), "c1": CategoricalCode(a.categories)}
+    specs = {"z": Latent(config.model.latent_dim, a.noise), "c1": CategoricalCode(a.categories)}
     specs.update({f"c{i + 2}": ContinuousCode() for i in range(a.continuous)})
     return GeneratorInputs(specs)
 
@@ -78,10 +79,7 @@ class InfoGAN(TwoPhaseGAN):
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
         generator = cls.build_sampler(config)
-        inner = build_discriminator(config.model)
-        if not hasattr(inner, "body") or not hasattr(inner, "feature_shape"):
-            raise GanforgeError(f"discriminator '{config.model.discriminator}' does not expose body/head, so InfoGAN's "
-                                f"Q cannot share it; choose another model.discriminator")
+        inner = build_split_discriminator(config.model, "InfoGAN's Q cannot share it")
         a = config.algorithm
         return {"G": generator, "D": DiscriminatorWithFeatures(inner),
                 "Q": CodeHead(math.prod(inner.feature_shape), a.categories, a.continuous)}

@@ -17,7 +17,7 @@ from .conditioning import D_CONDITIONINGS, G_CONDITIONINGS, conditions_of, discr
 from .began import AUTOENCODERS
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
 from .stabilizers import Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm
-from . import began, biggan, dcgan, mlp, sngan, toy  # noqa: F401  (fill the registries)
+from . import began, biggan, dcgan, infogan, mlp, sngan, toy  # noqa: F401  (fill the registries)
 
 
 def build_generator(config: ModelConfig) -> nn.Module:
@@ -43,6 +43,16 @@ def build_discriminator(config: ModelConfig) -> nn.Module:
     if config.spectral_norm:
         apply_spectral_norm(net, config.spectral_norm_layers)
     return Packed(net, config.pack) if config.pack > 1 else net
+
+
+def build_split_discriminator(config: ModelConfig, needed_by: str) -> nn.Module:
+    """The registered D, refused unless it exposes `body`, `head` and `feature_shape`: the families that add a head
+    on D's features (ACGAN's classifier, InfoGAN's Q) need that split."""
+    net = build_discriminator(config)
+    if not all(hasattr(net, name) for name in ("body", "head", "feature_shape")):
+        raise GanforgeError(f"discriminator '{config.discriminator}' does not expose body/head, so {needed_by}; "
+                            f"choose another model.discriminator")
+    return net
 
 
 def check_config(config: Config) -> None:

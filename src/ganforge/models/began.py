@@ -1,7 +1,9 @@
 """BEGAN's networks (Berthelot et al. 2017): a decoder generator and an auto-encoder discriminator.
 
 Decoder: z (uniform on [-1, 1]) -> a linear map to b x b x n -> per scale two 3x3 convolutions with ELU, then a
-nearest-neighbour upsampling; a last 3x3 convolution to the image (tanh keeps it in [-1, 1]). Encoder: a 3x3
+nearest-neighbour upsampling; a last 3x3 convolution to the image, linear as in the paper: with a Tanh there,
+G falls to an all-black image within 500 steps (measured), where Tanh is flat and the auto-encoder reconstructs
+it exactly, so neither network moves again (images are clamped to [-1, 1] when converted to pixels). Encoder: a 3x3
 convolution, then per scale two 3x3 convolutions with ELU and a strided convolution that halves the map while the
 channels grow by n (n, 2n, 3n, ...), and a linear map to the embedding of model.latent_dim numbers. D = decoder of
 the encoder: it returns a reconstruction, and BEGAN's loss is the L1 distance to its input. Any resolution
@@ -36,7 +38,7 @@ class Decoder(nn.Module):
         layers: list[nn.Module] = []
         for _ in range(doublings):
             layers += [*_pair(width, width), nn.Upsample(scale_factor=2, mode="nearest")]
-        layers += [*_pair(width, width), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh()]
+        layers += [*_pair(width, width), nn.Conv2d(width, channels, 3, 1, 1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -158,18 +158,21 @@ class LabelMapDiscriminator(nn.Module):
 
 
 class ProjectionDiscriminator(nn.Module):
-    """D(x, y) = psi(phi(x)) + <e_y, pool(phi(x))>: phi is D's body, psi its (linear) head, e_y a class embedding.
+    """D(x, y) = psi(phi(x)) + <e_y, pool(phi(x))>: phi is D's body, psi its linear head, e_y a class embedding.
 
-    An SNGAN/BigGAN body ends in a global sum already, and its features are used as they are (the paper's form). A
-    DCGAN body ends in a feature map, averaged over its positions here. Summed (the paper's pooling) or flattened,
-    the class term outweighs the head on a 7x7 map: measured on mnist-projection, real logits climb to 6-10 and G
-    stops learning (its images' std stays below 0.1 after 800 steps; 0.34 with the average).
+    An SNGAN/BigGAN body ends in the paper's global sum already, and its features are used as they are. A DCGAN
+    body ends in a feature map, averaged over its positions here, with the embedding Glorot-uniform as in the
+    paper's code. Measured on mnist-projection (1,500 steps): summing the map (the paper's pooling), summing it
+    over sqrt(positions), or reading it whole all let D reject every fake within a few hundred steps and G settle
+    on one grey image (FLD 960-1030); the average keeps G from that (FLD 249 after 4,000 steps), but D learns labels
+    slowly from it (81 % true-versus-wrong label after 400 steps on real digits, 97 % summed).
     """
 
     def __init__(self, inner: nn.Module, classes: int) -> None:
         super().__init__()
         self.inner = inner
         self.embedding = nn.Embedding(classes, inner.feature_shape[0])
+        nn.init.xavier_uniform_(self.embedding.weight)
         self.conditions = ("label",)
 
     def forward(self, x: Tensor, label: Tensor) -> Tensor:

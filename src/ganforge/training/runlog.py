@@ -70,8 +70,11 @@ class RunLog:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2 + len(self.plotted), figsize=(5 * (2 + len(self.plotted)), 3.6))
-        ax_loss, ax_prob = axes[0], axes[1]
+        outputs = [(key, label) for key, label in PROBABILITIES if any(key in r for r in records)]
+        panels = 1 + bool(outputs) + len(self.plotted)  # a family without D(x) / D(G(z)) (BEGAN) gets no empty panel
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.6), squeeze=False)
+        axes = list(axes[0])
+        ax_loss = axes.pop(0)
         for key, label in PLOTTED:  # evaluation lines (eval.every) carry metrics, not losses: skip them
             rows = [r for r in records if key in r]
             if rows:
@@ -79,16 +82,16 @@ class RunLog:
         ax_loss.set_xlabel("step")
         ax_loss.set_title("losses")
         ax_loss.legend()
-        for key, label in PROBABILITIES:
-            rows = [r for r in records if key in r]
-            if rows:
+        if outputs:
+            ax_prob = axes.pop(0)
+            for key, label in outputs:
+                rows = [r for r in records if key in r]
                 ax_prob.plot([r["step"] for r in rows], [r[key] for r in rows], label=label, linewidth=1)
-        ax_prob.set_xlabel("step")
-        ax_prob.set_ylim(0, 1)
-        ax_prob.set_title("discriminator outputs")
-        if ax_prob.lines:
+            ax_prob.set_xlabel("step")
+            ax_prob.set_ylim(0, 1)
+            ax_prob.set_title("discriminator outputs")
             ax_prob.legend()
-        for ax, (key, title) in zip(axes[2:], self.plotted):
+        for ax, (key, title) in zip(axes, self.plotted):
             rows = [r for r in records if key in r]
             ax.plot([r["step"] for r in rows], [r[key] for r in rows], linewidth=1)
             ax.set_xlabel("step")
