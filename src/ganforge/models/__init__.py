@@ -16,7 +16,8 @@ from ..errors import GanforgeError
 from .conditioning import D_CONDITIONINGS, G_CONDITIONINGS, conditions_of, discriminator_config
 from .began import AUTOENCODERS
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
-from .stabilizers import Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm
+from .stabilizers import (Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm,
+                          require_body_and_head)
 from . import began, biggan, dcgan, infogan, mlp, sngan, toy  # noqa: F401  (fill the registries)
 
 
@@ -49,9 +50,7 @@ def build_split_discriminator(config: ModelConfig, needed_by: str) -> nn.Module:
     """The registered D, refused unless it exposes `body`, `head` and `feature_shape`: the families that add a head
     on D's features (ACGAN's classifier, InfoGAN's Q) need that split."""
     net = build_discriminator(config)
-    if not all(hasattr(net, name) for name in ("body", "head", "feature_shape")):
-        raise GanforgeError(f"discriminator '{config.discriminator}' does not expose body/head, so {needed_by}; "
-                            f"choose another model.discriminator")
+    require_body_and_head(net, config.discriminator, needed_by, "choose another model.discriminator")
     return net
 
 

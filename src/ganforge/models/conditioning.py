@@ -24,6 +24,7 @@ from ..errors import GanforgeError
 from ..inputs import ClassLabel, GeneratorInputs, Latent
 from ..registry import Registry
 from .registry import GENERATORS
+from .stabilizers import require_body_and_head
 
 Tensor = torch.Tensor
 G_CONDITIONINGS: Registry[Callable[[ModelConfig], nn.Module]] = Registry("generator conditioning")
@@ -196,9 +197,8 @@ def concat_discriminator(inner: nn.Module, config: ModelConfig) -> nn.Module:
 @D_CONDITIONINGS.register("projection", help="inner product of a class embedding with D's pooled features "
                                              "(Miyato & Koyama 2018)")
 def projection_discriminator(inner: nn.Module, config: ModelConfig) -> nn.Module:
-    if not hasattr(inner, "body") or not hasattr(inner, "feature_shape"):
-        raise GanforgeError(f"discriminator '{config.discriminator}' does not expose body/head, so a projection "
-                            f"cannot be added; set model.d_conditioning=concat")
+    require_body_and_head(inner, config.discriminator, "a projection cannot be added",
+                          "set model.d_conditioning=concat")
     return ProjectionDiscriminator(inner, config.num_classes)
 
 

@@ -122,13 +122,18 @@ class Packed(nn.Module):
         return self.discriminator(x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:]))
 
 
+def require_body_and_head(net: nn.Module, name: str, consequence: str, fix: str) -> None:
+    """What adds to a D's features (minibatch features, a projection, ACGAN's and InfoGAN's heads) needs the
+    `body`/`head`/`feature_shape` split; one line naming what cannot be done and how to fix it otherwise."""
+    if not all(hasattr(net, part) for part in ("body", "head", "feature_shape")):
+        raise GanforgeError(f"discriminator '{name}' does not expose body/head, so {consequence}; {fix}")
+
+
 def add_minibatch_features(net: nn.Module, config: ModelConfig) -> None:
     if not (config.minibatch_std or config.minibatch_discrimination):
         return
-    if not hasattr(net, "head") or not hasattr(net, "feature_shape"):
-        raise GanforgeError(f"discriminator '{config.discriminator}' does not expose body/head, so minibatch "
-                            f"features cannot be added; set model.minibatch_std=false and "
-                            f"model.minibatch_discrimination=0")
+    require_body_and_head(net, config.discriminator, "minibatch features cannot be added",
+                          "set model.minibatch_std=false and model.minibatch_discrimination=0")
     in_features = math.prod(net.feature_shape)
     extras: list[nn.Module] = []
     if config.minibatch_std:
