@@ -58,7 +58,7 @@ def floor_epoch(trainer: Any, steps: int, threads: int) -> Callable[[], None]:
     from ganforge.data import BatchStream
 
     floor = HandWrittenMLPStep(trainer)
-    stream = BatchStream({"image": trainer.stream.images}, trainer.batch_size, seed=0)
+    stream = BatchStream({"image": trainer.stream.tensors["image"]}, trainer.batch_size, seed=0)
     noise = torch.Generator().manual_seed(0)
     latent_dim = trainer.config.model.latent_dim
 

@@ -39,12 +39,16 @@ class FamilyTests:
         trainer = self.trainer(tmp_path / "run", "train.steps=1")
         generator = trainer.raw(trainer.family.sampler)
         assert generator.inputs == trainer.generator_inputs and len(generator.inputs) >= 1
-        inputs = generator.inputs.sample(3, torch.Generator().manual_seed(0))
+        if trainer.family.translates:  # input images come from the data, not from a seed
+            inputs = trainer.family.preview_inputs(4, 0)[0]
+        else:
+            inputs = generator.inputs.sample(3, torch.Generator().manual_seed(0))
+        rows = next(iter(inputs.values())).shape[0]
         generator.eval()
         with torch.no_grad():
             images = generator(**inputs)
         model = trainer.config.model
-        assert images.shape == (3, model.channels, model.resolution, model.resolution)
+        assert rows >= 2 and images.shape == (rows, model.channels, model.resolution, model.resolution)
         assert images.min() >= -1 and images.max() <= 1
 
     def test_each_phase_steps_only_its_own_networks(self, tmp_path):
@@ -96,7 +100,14 @@ class FamilyTests:
         trainer.fit()
         exported = export_run(tmp_path / "run", tmp_path / "export")
         # the trainer's network in the layout a loaded one has (channels-last kernels round differently)
-        ours = Sampler(copy.deepcopy(trainer.sampling_network()).to(memory_format=torch.contiguous_format)).sample(
-            6, seed=3)
+        network = copy.deepcopy(trainer.sampling_network()).to(memory_format=torch.contiguous_format).eval()
+        if trainer.family.translates:  # the grid of held-out translations, by either network
+            inputs, _ = trainer.family.preview_inputs(4, 0)
+            with torch.no_grad():
+                ours = trainer.family.preview(network, inputs)
+                for source in (exported, tmp_path / "run"):
+                    assert torch.equal(trainer.family.preview(load_generator(source), inputs), ours), source
+            return
+        ours = Sampler(network).sample(6, seed=3)
         for source in (exported, tmp_path / "run"):
             assert torch.equal(Sampler(load_generator(source)).sample(6, seed=3), ours), source

@@ -93,7 +93,7 @@ def test_configs_written_by_the_first_layout_still_load():
     ("loss.label_smoothing=0.7", "loss.label_smoothing must be in \\[0, 0.5\\), got 0.7"),
     ("train.epochs=.inf", "train.epochs must be > 0, got inf"),
     ("train.ema=maybe", "config key 'train.ema' must be true or false"),
-    ("model.d_norm=batch", "model.d_norm must be one of default, none, layer, got 'batch'"),
+    ("model.d_norm=batch", "model.d_norm must be one of default, none, layer, instance, got 'batch'"),
     ("regularize.penalties={r1: -1}", "regularize.penalties.r1 must be >= 0 \\(0 = off\\), got -1.0"),
     ("train.device=cuda:0", "CUDA is not available|unknown device"),
     ("nonsense", "needs the form section.key=value"),

@@ -47,7 +47,7 @@ def test_folder_errors(tmp_path):
 
 
 def test_resolution_mismatch_is_explained():
-    with pytest.raises(GanforgeError, match="model.resolution is 32.*data.resize=true"):
+    with pytest.raises(GanforgeError, match=r"the model loads 32x32 \(model.resolution.*data.resize=true"):
         load_dataset("mnist-5k").fit_to(32, 1, resize=False)
     assert load_dataset("mnist-5k").fit_to(32, 1, resize=True).images.shape[-1] == 32
 

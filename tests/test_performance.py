@@ -153,7 +153,7 @@ def test_channels_last_is_the_default_for_convolutional_nets_only(tmp_path):
     weight = next(p for p in conv.nets["D"].parameters() if p.dim() == 4 and p.shape[1] > 1)
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     dense = Trainer(build_config("digits-mlp", overrides=["train.steps=1"]), tmp_path / "dense", quiet=True)
-    assert dense.memory_format == torch.contiguous_format and dense.stream.images.is_contiguous()
+    assert dense.memory_format == torch.contiguous_format and dense.stream.tensors["image"].is_contiguous()
 
 
 def test_channels_last_run_resumes_exactly(tmp_path):

@@ -58,7 +58,7 @@ def test_dcgan_matches_the_pytorch_examples_loop(tmp_path):
                                                     "model.d_width=8", "train.batch_size=16", "train.ema=false",
                                                     "train.steps=8"])
     trainer = Trainer(config, tmp_path / "run", quiet=True)
-    images = trainer.stream.images.cpu()
+    images = trainer.stream.tensors["image"].cpu()
     textbook = TextbookDCGAN(images_hwc(images), 32, batch_size=16, ngf=8, ndf=8, seed=0, resize=False,
                              sampler=data_order(images, 16, 0), noise_generator=torch.Generator().manual_seed(0))
     assert same_weights(textbook.netG, trainer.nets["G"]) and same_weights(textbook.netD, trainer.nets["D"])
@@ -67,7 +67,7 @@ def test_dcgan_matches_the_pytorch_examples_loop(tmp_path):
 
 def test_mlp_matches_the_course_loop(tmp_path):
     trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=8"]), tmp_path / "run", quiet=True)
-    images = trainer.stream.images.cpu()
+    images = trainer.stream.tensors["image"].cpu()
     textbook = TextbookMLP(images_hwc(images), batch_size=64, seed=0, sampler=data_order(images, 64, 0),
                            noise_generator=torch.Generator().manual_seed(0))
     assert same_weights(textbook.G, trainer.nets["G"]) and same_weights(textbook.D, trainer.nets["D"])
@@ -78,7 +78,7 @@ def test_the_benchmarks_hand_written_floor_computes_ganforges_step(tmp_path):
     """benchmarks.floor is only a fair limit if it does the trainer's work: same batches and noise, same numbers."""
     trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=8"]), tmp_path / "run", quiet=True)
     floor = HandWrittenMLPStep(trainer)
-    stream = BatchStream({"image": trainer.stream.images}, 64, seed=0)
+    stream = BatchStream({"image": trainer.stream.tensors["image"]}, 64, seed=0)
     noise = torch.Generator().manual_seed(0)
     for step in range(STEPS):
         expected = floor.step(stream.next()["image"], torch.randn(64, 100, generator=noise))
@@ -92,7 +92,7 @@ def test_the_benchmarks_hand_written_floor_computes_ganforges_step(tmp_path):
 def test_the_textbook_batches_are_ganforges_batches(tmp_path):
     """The data side alone: PIL + ToTensor/Normalize gives ganforge's normalised uint8 batch to float rounding."""
     trainer = Trainer(build_config("mnist-mlp", overrides=["train.steps=1"]), tmp_path / "run", quiet=True)
-    images = trainer.stream.images.cpu()
+    images = trainer.stream.tensors["image"].cpu()
     textbook = TextbookMLP(images_hwc(images), batch_size=64, seed=0, sampler=data_order(images, 64, 0))
     theirs = next(textbook.batches)[0]
     ours = trainer.next_real_batch()["image"]

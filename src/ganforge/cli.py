@@ -243,6 +243,33 @@ def _interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ translate
+def _translate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="an image-to-image run or export directory (pix2pix, cyclegan, ...)")
+    p.add_argument("--input", required=True, metavar="FILE_OR_DIR", help="an image, or a folder of images (any size)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the translations (same names, .png)")
+    p.add_argument("--direction", metavar="AtoB|BtoA", help="two-way models (CycleGAN, DiscoGAN): which way")
+    p.add_argument("--domain", metavar="NAME", help="multi-domain models: the target domain")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+
+
+@command("translate", "translate images with an image-to-image model",
+         "ganforge translate runs/mnist-pix2pix-... --input edges/ --out digits/\n"
+         "  ganforge translate exported-cyclegan/ --input photo.png --out out/ --direction BtoA",
+         configure=_translate_args)
+def _translate(args: argparse.Namespace) -> int:
+    from .export import load_generator
+    from .translate import Translator, translate_files
+    from .utils import ensure_writable_dir, resolve_device
+
+    device = resolve_device(args.device)
+    translator = Translator(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
+    written = translate_files(translator, args.input, ensure_writable_dir(args.out), args.direction, args.domain)
+    print(f"wrote {len(written)} translated image(s) to {args.out}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ export
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="a run directory")

@@ -49,6 +49,9 @@ class DataConfig:
     data_dir: str = "data"
     download: bool = False
     resize: bool = False  # resize a dataset whose resolution differs from the model's, once, at load time
+    load_size: int = option(0, low=0, hint="0 = images at model.resolution, no random crop")  # pix2pix's jitter:
+    # images loaded at this size, each training batch randomly cropped to model.resolution (pairs alike)
+    flip: bool = False  # random horizontal flips of training batches (both halves of a pair alike)
 
 
 @dataclass
@@ -63,8 +66,16 @@ class ModelConfig:
     init: str = "dcgan"
     spectral_norm: bool = False  # spectral normalisation of D's conv/linear layers (Miyato et al. 2018)
     spectral_norm_layers: list[str] = field(default_factory=list)  # ... only these D layers (by name); [] = all
-    d_norm: str = option("default", choices=("default", "none", "layer"),
+    d_norm: str = option("default", choices=("default", "none", "layer", "instance"),
                          hint="default is the architecture's own")  # D's normalisation layers
+    g_norm: str = option("default", choices=("default", "batch", "instance", "none"),
+                         hint="default is the architecture's own")  # image-to-image G's normalisation layers
+    input_channels: int = option(0, low=0, hint="0 = model.channels")  # channels of an image-to-image G's input
+    g_depth: int = option(0, low=0, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
+    g_blocks: int = option(6, low=0)  # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
+    d_layers: int = option(3, low=1)  # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
+    upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
+    domains: list[str] = field(default_factory=list)  # the domains a multi-domain G translates into (StarGAN)
     pack: int = option(1, low=1, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
     minibatch_std_group: int = option(4, low=2, hint="a spread needs two samples")  # samples per group (ProGAN's 4)

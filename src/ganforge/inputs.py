@@ -1,4 +1,4 @@
-"""What a generator takes, declared once: a latent vector, a class label, structured codes.
+"""What a generator takes, declared once: a latent vector, a class label, structured codes, an input image.
 
 Every generator carries its declaration (`generator.inputs`). Sampling, the training sample grid, evaluation,
 exports, the CLI's sampling flags and the web page are all built from it, so they work for any family without
@@ -178,13 +178,70 @@ class ContinuousCode(InputSpec):
         return values.expand(n).to(device)
 
 
+@dataclass(frozen=True)
+class ImageInput(InputSpec):
+    """An image to translate (Pix2Pix, CycleGAN): values come from data or from the user, never from a seed.
+
+    `resolution` is the training crop; fully convolutional generators also take other sizes."""
+
+    kind: ClassVar[str] = "image"
+    channels: int
+    resolution: int
+
+    def __post_init__(self) -> None:
+        _require_count("channels", self.channels)
+        _require_count("resolution", self.resolution)
+
+    @property
+    def width(self) -> int:
+        raise GanforgeError("an input image cannot be concatenated with noise; give it to an image generator")
+
+    def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> Tensor:
+        raise GanforgeError("this model translates images rather than sampling from a seed; use `ganforge "
+                            "translate MODEL --input IMAGES --out DIR`")
+
+    def value(self, name: str, given: Any, n: int, device: torch.device | str = "cpu") -> Tensor:
+        raise GanforgeError(f"'{name}' is an input image; pass it with `ganforge translate --input`")
+
+
+@dataclass(frozen=True)
+class Choice(InputSpec):
+    """One of a few named options, given as its index (CycleGAN's direction AtoB / BtoA)."""
+
+    kind: ClassVar[str] = "choice"
+    options: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", tuple(str(o) for o in self.options))
+        if len(self.options) < 1 or len(set(self.options)) != len(self.options):
+            raise GanforgeError(f"a choice needs distinct options, got {self.options!r}")
+
+    @property
+    def width(self) -> int:
+        return len(self.options)
+
+    def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> Tensor:
+        return torch.zeros(n, dtype=torch.long, device=generator.device)  # the first option unless chosen
+
+    def encode(self, value: Tensor) -> Tensor:
+        return F.one_hot(value, len(self.options)).float()
+
+    def index(self, name: str, option: str) -> int:
+        if option not in self.options:
+            raise GanforgeError(f"--{name} {option}: this model offers {', '.join(self.options)}")
+        return self.options.index(option)
+
+    def value(self, name: str, given: Any, n: int, device: torch.device | str = "cpu") -> Tensor:
+        return torch.full((n,), self.index(name, str(given)), dtype=torch.long, device=device)
+
+
 def _require_count(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GanforgeError(f"a declared input's {name} must be a whole number >= 1, got {value!r}")
 
 
 INPUT_KINDS: dict[str, type[InputSpec]] = {spec.kind: spec for spec in (Latent, ClassLabel, CategoricalCode,
-                                                                        ContinuousCode)}
+                                                                        ContinuousCode, ImageInput, Choice)}
 
 
 class GeneratorInputs(Mapping[str, InputSpec]):

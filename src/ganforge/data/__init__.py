@@ -1,14 +1,17 @@
 """Datasets by name, preloaded once as uint8 tensors (N, C, H, W) and normalised on the device per batch.
 
 Names: `mnist-5k` and `digits` ship with installed packages (offline); `mnist`, `fashion-mnist`, `cifar10` are the
-torchvision sets, downloaded only with `--download`; `folder:PATH` reads any folder of images.
+torchvision sets, downloaded only with `--download`; `folder:PATH` reads any folder of images. Two-domain sets for image-to-image translation: `paired:DIR`,
+`unpaired:DIR`, the built-in `mnist-edges` and `mnist-inverted`, and the pix2pix/CycleGAN paper sets.
 """
 
 from __future__ import annotations
 
-from .images import ImageSet, normalize, to_uint8
+from .images import ImageSet, center_crop, is_image, normalize, to_uint8
 from .registry import DATASETS, check_config, check_dataset_name, load_dataset
-from .stream import BatchStream
+from .stream import BatchStream, GroupedStream, make_stream
+from .translation import TranslationSet, random_crop_flip
 
-__all__ = ["DATASETS", "BatchStream", "ImageSet", "check_config", "check_dataset_name", "load_dataset", "normalize",
+__all__ = ["DATASETS", "BatchStream", "GroupedStream", "ImageSet", "TranslationSet", "center_crop", "check_config",
+           "check_dataset_name", "is_image", "load_dataset", "make_stream", "normalize", "random_crop_flip",
            "to_uint8"]

@@ -45,6 +45,14 @@ class ImageSet:
         everything = {"image": self.images, "label": self.labels}
         return {key: everything[key] for key in keys}
 
+    def groups(self) -> tuple[tuple[str, ...], ...]:
+        """Keys that share rows: all of them (an image and its label)."""
+        return (self.keys(),)
+
+    def held_out(self) -> dict[str, torch.Tensor]:
+        """The test split: none here (the whole set trains)."""
+        return {}
+
     def check_classes(self, num_classes: int) -> None:
         """A conditional model must have a class for every label the dataset holds."""
         if num_classes and self.labels is not None and self.num_classes > num_classes:
@@ -61,20 +69,29 @@ class ImageSet:
 
     def fit_to(self, resolution: int, channels: int, resize: bool) -> ImageSet:
         """Check (or, with data.resize, convert) the images to the model's resolution and channels, once."""
-        images = self.images
-        if images.shape[1] != channels:
-            if not resize:
-                raise GanforgeError(
-                    f"dataset '{self.name}' has {images.shape[1]} channel(s) but model.channels is {channels}; "
-                    f"use --set model.channels={images.shape[1]} or --set data.resize=true to convert the images")
-            images = convert_channels(images, channels)
-        if images.shape[-1] != resolution or images.shape[-2] != resolution:
-            if not resize:
-                raise GanforgeError(
-                    f"dataset '{self.name}' is {images.shape[-2]}x{images.shape[-1]} but model.resolution is "
-                    f"{resolution}; use --set model.resolution={images.shape[-1]} or --set data.resize=true")
-            images = resize_uint8(images, resolution)
-        return ImageSet(self.name, images, self.labels, self.class_names)
+        return ImageSet(self.name, fit_images(self.images, self.name, resolution, channels, resize), self.labels,
+                        self.class_names)
+
+
+def fit_images(images: torch.Tensor, dataset: str, size: int, channels: int, resize: bool, key: str = "",
+               native: int | None = None) -> torch.Tensor:
+    """uint8 images checked against (or, with data.resize, converted to) size x size and the given channels;
+    `native` is the resolution to suggest instead (the largest domain's, for a smaller one under `key`)."""
+    if images.shape[1] != channels:
+        if not resize:
+            raise GanforgeError(
+                f"dataset '{dataset}' has {images.shape[1]} channel(s) but model.channels is {channels}; "
+                f"use --set model.channels={images.shape[1]} or --set data.resize=true to convert the images")
+        images = convert_channels(images, channels)
+    if images.shape[-2:] != (size, size):
+        if not resize:
+            where = f" under '{key}'" if key else ""
+            raise GanforgeError(
+                f"dataset '{dataset}' is {images.shape[-2]}x{images.shape[-1]}{where} but the model loads {size}x"
+                f"{size} (model.resolution, or data.load_size); use --set model.resolution="
+                f"{native or images.shape[-1]} or --set data.resize=true")
+        images = resize_uint8(images, size)
+    return images
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -89,6 +106,18 @@ def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
     out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True,
                         align_corners=False)
     return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def is_image(tensor: torch.Tensor) -> bool:
+    """Batches hold images as uint8 (N, C, H, W) and everything else (labels, label maps) in other types."""
+    return tensor.dtype == torch.uint8 and tensor.dim() == 4
+
+
+def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
+    """The central size x size window of images (what evaluation sees of jittered data); smaller sides are kept
+    (super-resolution's small inputs)."""
+    top, left = max(0, (images.shape[-2] - size) // 2), max(0, (images.shape[-1] - size) // 2)
+    return images[..., top:top + size, left:left + size]
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:

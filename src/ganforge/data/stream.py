@@ -18,11 +18,13 @@ class BatchStream:
     def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, rank: int = 0,
                  world_size: int = 1) -> None:
         self.tensors = dict(tensors)
+        self.groups = (tuple(self.tensors),)
         size = next(iter(self.tensors.values())).shape[0]
         if size < batch_size:
             raise GanforgeError(f"the dataset has {size} images, fewer than train.batch_size={batch_size}; lower "
                                 f"the batch size")
         self.size = size
+        self.device = next(iter(self.tensors.values())).device
         self.batch_size = batch_size
         self.rank_slice = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
         self.seed = seed
@@ -31,17 +33,13 @@ class BatchStream:
         self._order: torch.Tensor | None = None
 
     @property
-    def images(self) -> torch.Tensor:
-        return self.tensors["image"]
-
-    @property
     def batches_per_epoch(self) -> int:
         return self.size // self.batch_size
 
     def _permutation(self) -> torch.Tensor:
         if self._order is None:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            self._order = torch.randperm(self.size, generator=generator).to(self.images.device)
+            self._order = torch.randperm(self.size, generator=generator).to(self.device)
         return self._order
 
     def next(self) -> dict[str, torch.Tensor]:
@@ -64,3 +62,49 @@ class BatchStream:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.index, self.seed = int(state["epoch"]), int(state["index"]), int(state["seed"])
         self._order = None
+
+
+class GroupedStream:
+    """Several streams in step, one per group of keys that share rows (unpaired domains: ("A",) and ("B",)).
+
+    Each group has its own order (group 0 that of a plain BatchStream with the same seed), so every batch holds one
+    batch of each; an epoch is one pass over the largest group, as CycleGAN's data loader counts it.
+    """
+
+    def __init__(self, tensors: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...], batch_size: int,
+                 seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.groups = groups
+        self.streams = [BatchStream({key: tensors[key] for key in group}, batch_size, seed + 7919 * i, rank,
+                                    world_size) for i, group in enumerate(groups)]
+        self.largest = max(self.streams, key=lambda stream: stream.size)
+
+    @property
+    def epoch(self) -> int:
+        return self.largest.epoch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.largest.batches_per_epoch
+
+    def next(self) -> dict[str, torch.Tensor]:
+        batch: dict[str, torch.Tensor] = {}
+        for stream in self.streams:
+            batch.update(stream.next())
+        return batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"groups": [stream.state_dict() for stream in self.streams]}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        for stream, own in zip(self.streams, state["groups"], strict=True):
+            stream.load_state_dict(own)
+
+
+def make_stream(tensors: dict[str, torch.Tensor], groups: tuple[tuple[str, ...], ...], batch_size: int, seed: int,
+                rank: int = 0, world_size: int = 1) -> BatchStream | GroupedStream:
+    """One BatchStream when every key shares its rows (images and labels, pairs), a GroupedStream otherwise."""
+    groups = tuple(tuple(key for key in group if key in tensors) for group in groups)
+    groups = tuple(group for group in groups if group)
+    if len(groups) == 1:
+        return BatchStream(tensors, batch_size, seed, rank, world_size)
+    return GroupedStream(tensors, groups, batch_size, seed, rank, world_size)

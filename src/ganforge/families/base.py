@@ -17,7 +17,11 @@ import torch
 from torch import nn
 
 from ..config import AlgorithmConfig, Config
+from ..data.images import to_uint8
+from ..errors import GanforgeError
+from ..inputs import GeneratorInputs, ImageInput
 from ..registry import Registry
+from ..sampling import training_grid
 
 Tensor = torch.Tensor
 
@@ -39,6 +43,7 @@ class Phase:
     frozen: tuple[str, ...] = ()
     after_step: Callable[[], None] | None = None  # e.g. weight clipping after a critic step
     skip: Callable[[float], str | None] | None = None  # given the loss, why not to step now (the balance rule)
+    starts: int = 0  # the first step it runs at (SRGAN's adversarial phase after the SRResNet pre-training)
 
 
 @dataclass
@@ -64,12 +69,15 @@ class TrainingContext(Protocol):
     batch_size: int
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
+    generator_inputs: GeneratorInputs
 
     def raw(self, name: str) -> nn.Module: ...
 
     def next_real_batch(self) -> dict[str, Tensor]: ...
 
     def sample_inputs(self, n: int) -> dict[str, Tensor]: ...
+
+    def held_out(self, n: int) -> dict[str, Tensor]: ...
 
     def event(self, message: str) -> None: ...
 
@@ -81,9 +89,15 @@ class Family:
     networks: ClassVar[tuple[str, ...]] = ("G", "D")  # in construction order: it fixes the initial weights
     sampler: ClassVar[str] = "G"  # the network that generates: samples, EMA, evaluation, exports
     plotted: ClassVar[tuple[tuple[str, str], ...]] = ()  # (logged key, title): extra curves in losses.png
+    translates: ClassVar[bool] = False  # its sampler maps input images (evaluated on a test split, `translate`)
 
     def __init__(self, loop: TrainingContext) -> None:
         self.loop = loop
+        if not self.translates and loop.generator_inputs.of_kind(ImageInput):
+            config = loop.config
+            raise GanforgeError(f"model.generator '{config.model.generator}' translates an input image, which the "
+                                f"{config.algorithm.name} family does not feed it; train it with an image-to-image "
+                                f"family (pix2pix, cyclegan, srgan, stargan, ...), or pick a noise generator (`ganforge presets` lists both)")
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
@@ -103,6 +117,10 @@ class Family:
     def check_config(cls, config: Config) -> None:
         """Refuse, at config load, settings this family cannot train with (a GanforgeError naming both)."""
 
+    @classmethod
+    def check_dataset(cls, config: Config, dataset: Any) -> None:
+        """Refuse, once the data is loaded, a dataset the config does not fit (StarGAN: its domain names)."""
+
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
@@ -119,6 +137,14 @@ class Family:
             return generator(**inputs), inputs
         with torch.no_grad():
             return generator(**inputs), inputs
+
+    def preview_inputs(self, n: int, seed: int) -> tuple[dict[str, Tensor], int | None]:
+        """The fixed inputs of the sample grids saved during training, and the grid's row length."""
+        return training_grid(self.loop.raw(self.sampler).inputs, n, seed)
+
+    def preview(self, net: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
+        """The grid's images (uint8, in grid order) that the sampling network `net` makes of `inputs`."""
+        return to_uint8(net(**inputs))
 
     def compile_targets(self, batch_size: int) -> list[CompileTarget]:
         """The networks `train.compile` compiles, each with an input like the ones training feeds it."""

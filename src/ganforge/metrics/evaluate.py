@@ -21,6 +21,7 @@ from torch import nn
 from .. import __version__
 from ..data.images import to_uint8
 from ..errors import GanforgeError
+from ..families import FAMILIES
 from ..sampling import seeded_inputs
 from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
 from .conditional import GENERATOR_METRICS, GeneratorProbe
@@ -125,6 +126,14 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
     options = options or ExtractorOptions()
     start = time.perf_counter()
     config, info = read_model_config(Path(model))
+    if FAMILIES.get(config.algorithm.name).translates:
+        from .translation import evaluate_translation
+
+        if dataset or ref or truncation is not None:
+            raise GanforgeError("an image-to-image model is evaluated on its dataset's test split; drop --dataset, "
+                                "--ref and --truncation")
+        return evaluate_translation(model, config, metrics=metrics, extractor=extractor, options=options,
+                                    data_dir=data_dir, use_ema=use_ema)
     name = extractor or default_extractor(config.model.resolution, config.model.channels)
     net = build_extractor(name, options)
     chosen = choose_metrics(metrics, net)

@@ -22,7 +22,8 @@ _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)  # what spe
 
 
 def replace_batchnorm(net: nn.Module, mode: str) -> None:
-    """`none` drops D's BatchNorm layers; `layer` swaps them for layer normalisation (GroupNorm with one group).
+    """`none` drops D's BatchNorm layers; `layer` swaps them for layer normalisation (GroupNorm with one group);
+    `instance` for instance normalisation without affine parameters (CycleGAN's PatchGAN).
 
     Gradient penalties need per-sample gradients, which BatchNorm mixes across the batch; the WGAN-GP paper uses
     layer normalisation in the critic instead.
@@ -31,9 +32,18 @@ def replace_batchnorm(net: nn.Module, mode: str) -> None:
         return
     for name, child in list(net.named_children()):
         if isinstance(child, _BATCHNORMS):
-            setattr(net, name, nn.Identity() if mode == "none" else nn.GroupNorm(1, child.num_features))
+            setattr(net, name, norm_layer(mode, child.num_features))
         else:
             replace_batchnorm(child, mode)
+
+
+NORM_LAYERS = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d,  # instance: no affine, as pix2pix/CycleGAN
+               "layer": lambda channels: nn.GroupNorm(1, channels), "none": lambda channels: nn.Identity()}
+
+
+def norm_layer(mode: str, channels: int) -> nn.Module:
+    """A 2D normalisation layer by name (model.g_norm / model.d_norm): batch, instance, layer or none."""
+    return NORM_LAYERS[mode](channels)
 
 
 def has_batchnorm(net: nn.Module) -> bool:

@@ -90,7 +90,7 @@ class PhaseLoop:
             set_learning_rate(optimizer, self.base_lr[name] * factor)
         stats: dict[str, torch.Tensor] = {}
         for phase in self.phases:
-            if self.step % phase.every:
+            if self.step < phase.starts or self.step % phase.every:
                 continue
             for key, value in self.run_phase(phase).items():
                 stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()

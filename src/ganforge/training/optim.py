@@ -152,6 +152,13 @@ def linear(step: int, total: int) -> float:
     return max(0.0, 1.0 - step / max(total, 1))
 
 
+@SCHEDULES.register("linear-second-half", help="the configured rates for the first half, then linear decay to 0 "
+                                               "(pix2pix and CycleGAN: n_epochs, then n_epochs_decay)")
+def linear_second_half(step: int, total: int) -> float:
+    half = total // 2
+    return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(total - half, 1))
+
+
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -23,10 +23,10 @@ from ..checkpoints import (capture_rng, latest_checkpoint, list_checkpoints, loa
                            save_checkpoint)
 from ..config import Config, config_differences
 from ..configure import build_config, load_config, validate
-from ..data import BatchStream, load_dataset, normalize, to_uint8
+from ..data import center_crop, is_image, load_dataset, make_stream, normalize, random_crop_flip
 from ..errors import GanforgeError
 from ..families import FAMILIES
-from ..sampling import save_grid, training_grid
+from ..sampling import save_grid
 from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
 from . import distributed, performance
 from .loop import NonFiniteLoss, PhaseLoop
@@ -80,19 +80,21 @@ class Trainer(PhaseLoop):
         seed_everything(t.seed + self.dist.rank)
         family = FAMILIES.get(config.algorithm.name)
 
-        dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download,
-                               config.model.resolution, config.model.channels)
-        dataset = dataset.fit_to(config.model.resolution, config.model.channels, config.data.resize)
+        loaded_size = config.data.load_size or config.model.resolution  # larger: cropped per batch
+        dataset = load_dataset(config.data.dataset, config.data.data_dir, config.data.download, loaded_size,
+                               config.model.channels)
+        dataset = dataset.fit_to(loaded_size, config.model.channels, config.data.resize)
         dataset.check_classes(config.model.num_classes)
+        family.check_dataset(config, dataset)
         tensors = dataset.tensors(family.batch_keys(config), f"the {config.algorithm.name} family")
 
         seed_everything(t.seed)  # identical initial weights on every rank
         nets = {name: net.to(self.device) for name, net in family.build_networks(config).items()}
         self.memory_format = performance.memory_format(t, self.device, *nets.values())
         nets = {name: performance.to_layout(net, self.memory_format) for name, net in nets.items()}
-        tensors = {key: value.to(self.device) for key, value in tensors.items()}
-        tensors["image"] = tensors["image"].contiguous(memory_format=self.memory_format)
-        self.stream = BatchStream(tensors, t.batch_size, t.seed, rank=self.dist.rank,
+        tensors = {key: self._on_device(value) for key, value in tensors.items()}
+        self.held_out_set = {key: self._on_device(value) for key, value in dataset.held_out().items()}
+        self.stream = make_stream(tensors, dataset.groups(), t.batch_size, t.seed, rank=self.dist.rank,
                                   world_size=self.dist.world_size)
         seed_everything(t.seed + self.dist.rank)
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.train.seed)
@@ -104,7 +106,7 @@ class Trainer(PhaseLoop):
                                 if t.compile else 0.0)
         if t.compile and not self.quiet:
             print(f"compiled the networks in {self.compile_seconds:.1f}s (train.compile)", file=sys.stderr)
-        self.fixed_inputs, self.grid_row = training_grid(self.generator_inputs, t.num_samples, t.seed)
+        self.fixed_inputs, self.grid_row = self.family.preview_inputs(t.num_samples, t.seed)
         self.total_steps = self._total_steps()
 
         resume_step = None
@@ -124,12 +126,32 @@ class Trainer(PhaseLoop):
         self.best_fid: float | None = min(logged) if logged else None  # kept lines: up to the checkpoint
         self.latest_fid: float | None = logged[-1] if logged else None
 
+    def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.device)
+        return tensor.contiguous(memory_format=self.memory_format) if is_image(tensor) else tensor
+
     # ------------------------------------------------------------------ what families call
     def next_real_batch(self) -> dict[str, torch.Tensor]:
-        """The next real batch, images in [-1, 1]: the only door through which data enters training."""
+        """The next real batch, images in [-1, 1] (with data.load_size/flip, randomly cropped and flipped alike
+        within a pair): the only door through which data enters training."""
         batch = self.stream.next()
-        batch["image"] = normalize(batch["image"])
-        return batch
+        d = self.config.data
+        if d.load_size or d.flip:
+            batch = random_crop_flip(batch, self.stream.groups, self.config.model.resolution, d.flip)
+        return {key: normalize(value).contiguous(memory_format=self.memory_format) if is_image(value) else value
+                for key, value in batch.items()}
+
+    def held_out(self, n: int) -> dict[str, torch.Tensor]:
+        """n rows spread evenly over the dataset's test split (every class, in class-sorted sets), images
+        centre-cropped and in [-1, 1]: what sample grids show."""
+        if not self.held_out_set:
+            raise GanforgeError(f"dataset '{self.config.data.dataset}' has no held-out test split, which the "
+                                f"{self.config.algorithm.name} family shows in its sample grids")
+        size = self.config.model.resolution
+        spread = {key: value[torch.linspace(0, value.shape[0] - 1, min(n, value.shape[0])).long().to(value.device)]
+                  for key, value in self.held_out_set.items()}
+        return {key: normalize(center_crop(value, size)) if is_image(value) else value
+                for key, value in spread.items()}
 
     def sample_inputs(self, n: int) -> dict[str, torch.Tensor]:
         """This rank's n rows of a global draw of n * world_size generator inputs (all of it for one process)."""
@@ -236,7 +258,7 @@ class Trainer(PhaseLoop):
         net = self.sampling_network()
         was_training = net.training
         net.eval()
-        images = to_uint8(net(**{k: v.to(self.device) for k, v in self.fixed_inputs.items()})).cpu()
+        images = self.family.preview(net, {k: v.to(self.device) for k, v in self.fixed_inputs.items()}).cpu()
         net.train(was_training)
         return save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png", self.grid_row)
 

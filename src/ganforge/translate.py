@@ -1,0 +1,91 @@
+"""Translating images with an image-to-image model (`ganforge translate`): files in, files out, any size.
+
+The model says what it takes (`generator.inputs`): an input image with its channels, and for two-way models a
+`direction`. Images are converted to the model's channels, translated at their own size (the networks are fully
+convolutional and pad internally), and written as PNGs under the input's file names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data.folder import IMAGE_SUFFIXES, image_files, read_image
+from .data.images import normalize, to_uint8
+from .errors import GanforgeError
+from .families.translation import image_input
+from .inputs import Choice
+
+Tensor = torch.Tensor
+
+
+class Translator:
+    """Calls an image-to-image generator on uint8 images (C, H, W) of any size, in eval mode, without gradients."""
+
+    def __init__(self, generator: nn.Module, device: torch.device | str | None = None) -> None:
+        spec = image_input(generator)
+        if spec is None:
+            raise GanforgeError(f"this model generates from {', '.join(generator.inputs)}, not from an input image; "
+                                f"use `ganforge sample`")
+        self.device = torch.device(device) if device is not None else next(generator.parameters()).device
+        self.generator = generator.to(self.device).eval()
+        self.channels = spec.channels
+        self.choices = generator.inputs.of_kind(Choice)
+
+    def options(self, direction: str | None = None, domain: str | None = None) -> dict[str, Tensor]:
+        """The non-image inputs for one image: `direction` for two-way models (default: the first it offers)."""
+        chosen = {"direction": direction, "domain": domain}
+        for flag, given in chosen.items():
+            if given is not None and flag not in self.choices:
+                offered = ", ".join(f"--{n} ({'/'.join(s.options)})" for n, s in self.choices.items()) or "none"
+                raise GanforgeError(f"--{flag} {given}: this model has no {flag} to choose (its options: {offered}); "
+                                    f"drop --{flag}")
+        return {name: spec.value(name, chosen.get(name) or spec.options[0], 1, self.device)
+                for name, spec in self.choices.items()}
+
+    @torch.inference_mode()
+    def __call__(self, image: Tensor, direction: str | None = None, domain: str | None = None) -> Tensor:
+        """One uint8 image (C, H, W) -> its translation, uint8 (C', H, W), or upscale times larger for super-resolution."""
+        if image.dim() != 3 or image.shape[0] != self.channels:
+            raise GanforgeError(f"the model takes {self.channels}-channel images, got shape {tuple(image.shape)}")
+        x = normalize(image[None].to(self.device))
+        return to_uint8(self.generator(image=x, **self.options(direction, domain)))[0].cpu()
+
+
+def input_files(path: str | Path) -> list[Path]:
+    """The images to translate: one file, or every image under a folder."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise GanforgeError(f"'{path}' is not a .png/.jpg/.webp image; pass an image or a folder of them")
+        return [path]
+    if not path.is_dir():
+        raise GanforgeError(f"--input '{path}' does not exist; pass an image file or a folder of images")
+    files = image_files(path)
+    if not files:
+        raise GanforgeError(f"--input folder '{path}' holds no .png/.jpg/.webp images")
+    return files
+
+
+def translate_files(translator: Translator, source: str | Path, out_dir: Path, direction: str | None = None,
+                    domain: str | None = None) -> list[Path]:
+    """Translate every image of `source` into `out_dir` (same relative names, .png); unreadable files are named."""
+    from .sampling import make_grid_image
+
+    root = Path(source)
+    written = []
+    translator.options(direction, domain)  # a wrong --direction fails before any file is read
+    for path in input_files(root):
+        try:
+            image = torch.from_numpy(read_image(path, None, translator.channels).copy())
+        except Exception:  # PIL raises many types for corrupt files
+            raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
+        output = translator(image, direction, domain)
+        relative = path.name if root.is_file() else path.relative_to(root)
+        target = (out_dir / relative).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        make_grid_image(output[None], nrow=1, padding=0).save(target)
+        written.append(target)
+    return written
