@@ -1,7 +1,9 @@
 """StarGAN's networks (Choi et al. 2018): one translator for every domain, and a D with two heads.
 
 The generator reads an image and the target `domain` (one of `model.domains`, by index), broadcast as one-hot
-planes beside the image channels, through CycleGAN's residual translator. The discriminator's strided 4x4 convs
+planes beside the image channels, through CycleGAN's residual translator, batch-normalised: instance norm (the
+paper's) removes each channel's spatial mean, and with reflection padding the planes' whole contribution is such a
+mean, so the target would be erased (measured: outputs differing by 3e-6 between domains). The discriminator's strided 4x4 convs
 (LeakyReLU 0.01, no normalisation) end in a PatchGAN real/fake map and a domain classifier whose kernel covers the
 whole remaining map.
 """
@@ -34,8 +36,13 @@ class DomainTranslator(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.domains = _domains(config)
+        norm = _norm(config, "batch")
+        if norm == "instance":
+            raise GanforgeError("model.g_norm=instance: instance norm subtracts each channel's spatial mean, which "
+                                "erases the constant domain planes exactly (the output would not depend on the "
+                                "target domain); use batch (the default here) or none")
         self.net = ResidualTranslator(input_channels(config) + len(self.domains), config.channels, config.g_width,
-                                      config.g_blocks, _norm(config, "instance"))
+                                      config.g_blocks, norm)
         self.inputs = GeneratorInputs({"image": ImageInput(input_channels(config), config.resolution),
                                        "domain": Choice(tuple(self.domains))})
 
