@@ -28,22 +28,18 @@ def bicubic_row(model: Path) -> dict[str, float]:
     """The first run's test inputs enlarged by bicubic interpolation, scored as a model's outputs are."""
     import torch.nn.functional as F
 
-    from ganforge.data import center_crop, load_dataset
     from ganforge.export import read_model_config
-    from ganforge.metrics.extractors import ExtractorOptions, build_extractor, default_extractor
-    from ganforge.metrics.translation import TRANSLATION_METRICS, direction_scores
+    from ganforge.metrics.extractors import ExtractorOptions, build_extractor
+    from ganforge.metrics.translation import TRANSLATION_METRICS, direction_scores, suited_extractor, test_split
 
     config, _ = read_model_config(model)
-    m = config.model
-    dataset = load_dataset(config.data.dataset, config.data.data_dir, False, m.resolution, m.channels)
-    test = {k: center_crop(v, m.resolution) if v.dim() == 4 else v
-            for k, v in dataset.fit_to(m.resolution, m.channels, config.data.resize).held_out().items()}
+    dataset, test = test_split(config)
     source, target = ("A", "B") if config.algorithm.direction == "AtoB" else ("B", "A")
     enlarged = F.interpolate(test[source].float(), size=test[target].shape[-2:], mode="bicubic",
                              align_corners=False).round().clamp(0, 255).byte()
-    extractor = build_extractor(default_extractor(m.resolution, m.channels), ExtractorOptions())
+    extractor = build_extractor(suited_extractor(dataset, config), ExtractorOptions())
     return direction_scores(enlarged, test[target], test[target], test.get(f"label_{source}"), extractor,
-                            list(TRANSLATION_METRICS))
+                            list(TRANSLATION_METRICS), dataset.extractor_view(target))
 
 
 def train_quick(folder: Path) -> Path:

@@ -139,6 +139,10 @@ def _read_square(image, resolution: int, channels: int) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
+def _unreadable(path: Path) -> GanforgeError:
+    return GanforgeError(f"image '{path}' cannot be read (corrupt or not an image); remove or replace it")
+
+
 def _open(path: Path):
     from PIL import Image
 
@@ -147,8 +151,7 @@ def _open(path: Path):
         image.load()
         return image
     except Exception:  # PIL raises many types for corrupt files; all mean "unreadable"
-        raise GanforgeError(f"image '{path}' cannot be read (corrupt or not an image); remove or replace it") \
-            from None
+        raise _unreadable(path) from None
 
 
 def _images(files: list[Path], resolution: int, channels: int) -> Tensor:
@@ -200,17 +203,16 @@ def _size(path: Path) -> tuple[int, int]:
         with Image.open(path) as image:
             return image.size
     except Exception:  # PIL raises many types for corrupt files; all mean "unreadable"
-        raise GanforgeError(f"image '{path}' cannot be read (corrupt or not an image); remove or replace it") \
-            from None
+        raise _unreadable(path) from None
 
 
 def _pair_ratio(folder: Path, stems: list[str], a_files: dict[str, Path], b_files: dict[str, Path]) -> float:
     """How much smaller A's images are than B's: 1 for pix2pix pairs, e.g. 1/4 for super-resolution pairs. Every
     pair must share it; a pair whose halves differ otherwise is an error that names it."""
-    first_a, first_b = _size(a_files[stems[0]]), _size(b_files[stems[0]])
+    sizes = {stem: (_size(a_files[stem]), _size(b_files[stem])) for stem in stems}
+    first_a, first_b = sizes[stems[0]]
     ratio = first_a[0] / first_b[0]
-    for stem in stems:
-        (a_w, a_h), (b_w, b_h) = _size(a_files[stem]), _size(b_files[stem])
+    for stem, ((a_w, a_h), (b_w, b_h)) in sizes.items():
         slack = max(0.75, 0.01 * a_w)  # rounding when the large side is not a multiple of the factor
         if abs(a_w - ratio * b_w) > slack or abs(a_h - ratio * b_h) > slack:
             raise GanforgeError(f"paired folder '{folder}': pair '{stem}' is {a_w}x{a_h} in A/ but {b_w}x{b_h} in "

@@ -97,7 +97,8 @@ class Family:
             config = loop.config
             raise GanforgeError(f"model.generator '{config.model.generator}' translates an input image, which the "
                                 f"{config.algorithm.name} family does not feed it; train it with an image-to-image "
-                                f"family (pix2pix, cyclegan, srgan, stargan, ...), or pick a noise generator (`ganforge presets` lists both)")
+                                f"family (pix2pix, cyclegan, srgan, stargan, ...), or pick a noise generator "
+                                f"(`ganforge presets` lists both)")
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:

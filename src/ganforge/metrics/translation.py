@@ -136,13 +136,32 @@ def domain_scores(generator: nn.Module, test: dict[str, torch.Tensor], domains: 
     return values
 
 
+def test_split(config: Any, data_dir: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
+    """The model's training dataset, loaded as training loaded it, and its test split centre-cropped to the
+    model's size: what every translation score is measured on."""
+    from ..data import center_crop, load_dataset
+
+    m = config.model
+    loaded_size = config.data.load_size or m.resolution
+    dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir, False, loaded_size, m.channels)
+    dataset = dataset.fit_to(loaded_size, m.channels, config.data.resize)
+    test = {k: center_crop(v, m.resolution) if v.dim() == 4 else v for k, v in dataset.held_out().items()}
+    if not test:
+        raise GanforgeError(f"dataset '{config.data.dataset}' has no test split to evaluate on")
+    return dataset, test
+
+
+def suited_extractor(dataset: Any, config: Any) -> str:
+    """The extractor the dataset names for its images (lenet-mnist for the digit tasks), else by channels."""
+    return getattr(dataset, "extractor", "") or default_extractor(config.model.resolution, config.model.channels)
+
+
 def evaluate_translation(model: str | Path, config: Any, *, metrics: str | list[str] | None = None,
                          extractor: str | None = None, options: ExtractorOptions | None = None,
                          data_dir: str = "data", use_ema: bool = True) -> dict[str, Any]:
     """Every translation metric of the model in `model` (a run, export or weights file whose config is `config`)
     on its training dataset's test split."""
     from .. import __version__
-    from ..data import center_crop, load_dataset
     from ..export import load_generator
 
     start = time.perf_counter()
@@ -152,16 +171,9 @@ def evaluate_translation(model: str | Path, config: Any, *, metrics: str | list[
     if unknown or not chosen:
         raise GanforgeError(f"metric '{unknown[0] if unknown else ''}' does not apply to an image-to-image model; "
                             f"choose from {', '.join(TRANSLATION_METRICS)}")
-    m = config.model
-    loaded_size = config.data.load_size or m.resolution
-    dataset = load_dataset(config.data.dataset, data_dir or config.data.data_dir, False, loaded_size, m.channels)
-    dataset = dataset.fit_to(loaded_size, m.channels, config.data.resize)
-    chosen_extractor = extractor or dataset.extractor or default_extractor(m.resolution, m.channels)
-    net = build_extractor(chosen_extractor, options or ExtractorOptions())
+    dataset, test = test_split(config, data_dir)
+    net = build_extractor(extractor or suited_extractor(dataset, config), options or ExtractorOptions())
     generator = load_generator(model, device=net.device, use_ema=use_ema)
-    test = {k: center_crop(v, m.resolution) if v.dim() == 4 else v for k, v in dataset.held_out().items()}
-    if not test:
-        raise GanforgeError(f"dataset '{config.data.dataset}' has no test split to evaluate on")
     choices = generator.inputs.of_kind(Choice)
     meta = {"dataset": config.data.dataset, "split": "test", "n": int(next(iter(test.values())).shape[0])}
     if "domain" in choices:
@@ -191,4 +203,4 @@ def evaluate_translation(model: str | Path, config: Any, *, metrics: str | list[
             "ganforge_version": __version__, "seconds": round(time.perf_counter() - start, 2)}
 
 
-__all__ = ["TRANSLATION_METRICS", "evaluate_translation", "psnr", "ssim"]
+__all__ = ["TRANSLATION_METRICS", "evaluate_translation", "psnr", "ssim", "suited_extractor", "test_split"]
