@@ -113,3 +113,14 @@ def test_every_preset_trains_a_step(name, tmp_path):
 
 class TestStarGAN(FamilyTests):
     preset, family, overrides = "mnist-stargan", "stargan", [*TINY_TRANSLATION, "algorithm.n_critic=2"]
+
+
+TINY_SEMANTIC = [*TINY_TRANSLATION, "model.resolution=16", "data.resize=true", "model.d_layers=1"]
+
+
+class TestPix2PixHD(FamilyTests):
+    preset, family, overrides = "shapes-pix2pixhd", "pix2pixhd", TINY_SEMANTIC
+
+
+class TestSpade(FamilyTests):
+    preset, family, overrides = "shapes-spade", "spade", TINY_SEMANTIC

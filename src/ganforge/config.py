@@ -76,6 +76,8 @@ class ModelConfig:
     d_layers: int = option(3, low=1)  # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
     upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
     domains: list[str] = field(default_factory=list)  # the domains a multi-domain G translates into (StarGAN)
+    label_classes: int = option(0, low=0, hint="0 = no label map")  # classes of a label-map G's input (SPADE)
+    d_scales: int = option(1, low=1, high=5)  # multi-scale D: PatchGANs on the input at 1, 1/2, ... (pix2pixHD's 3)
     pack: int = option(1, low=1, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
     minibatch_std_group: int = option(4, low=2, hint="a spread needs two samples")  # samples per group (ProGAN's 4)

@@ -1,4 +1,5 @@
-"""What a generator takes, declared once: a latent vector, a class label, structured codes, an input image.
+"""What a generator takes, declared once: a latent vector, a class label, structured codes, an input image or
+label map.
 
 Every generator carries its declaration (`generator.inputs`). Sampling, the training sample grid, evaluation,
 exports, the CLI's sampling flags and the web page are all built from it, so they work for any family without
@@ -178,13 +179,35 @@ class ContinuousCode(InputSpec):
         return values.expand(n).to(device)
 
 
-@dataclass(frozen=True)
-class ImageInput(InputSpec):
-    """An image to translate (Pix2Pix, CycleGAN): values come from data or from the user, never from a seed.
+class GivenInput(InputSpec):
+    """An input that comes from data or from the user, never from a seed: what image-to-image generators map."""
 
-    `resolution` is the training crop; fully convolutional generators also take other sizes."""
+    noun: ClassVar[str] = ""
+
+    @property
+    def width(self) -> int:
+        raise GanforgeError(f"an input {self.noun} cannot be concatenated with noise; give it to an image-to-image "
+                            f"generator")
+
+    def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> Tensor:
+        raise GanforgeError("this model translates images rather than sampling from a seed; use `ganforge "
+                            "translate MODEL --input IMAGES --out DIR`")
+
+    def value(self, name: str, given: Any, n: int, device: torch.device | str = "cpu") -> Tensor:
+        raise GanforgeError(f"'{name}' is an input {self.noun}; pass it with `ganforge translate --input`")
+
+    def prepare(self, stored: Tensor) -> Tensor:
+        """The network's input from stored data (uint8 images, int64 label maps), on the stored tensor's device."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ImageInput(GivenInput):
+    """An image to translate (Pix2Pix, CycleGAN). `resolution` is the training crop; fully convolutional
+    generators also take other sizes."""
 
     kind: ClassVar[str] = "image"
+    noun: ClassVar[str] = "image"
     channels: int
     resolution: int
 
@@ -192,16 +215,39 @@ class ImageInput(InputSpec):
         _require_count("channels", self.channels)
         _require_count("resolution", self.resolution)
 
-    @property
-    def width(self) -> int:
-        raise GanforgeError("an input image cannot be concatenated with noise; give it to an image generator")
+    def prepare(self, stored: Tensor) -> Tensor:
+        from .data.images import normalize
 
-    def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> Tensor:
-        raise GanforgeError("this model translates images rather than sampling from a seed; use `ganforge "
-                            "translate MODEL --input IMAGES --out DIR`")
+        return normalize(stored)
 
-    def value(self, name: str, given: Any, n: int, device: torch.device | str = "cpu") -> Tensor:
-        raise GanforgeError(f"'{name}' is an input image; pass it with `ganforge translate --input`")
+
+@dataclass(frozen=True)
+class LabelMap(GivenInput):
+    """A semantic label map to paint (Pix2PixHD, SPADE): int64 (N, 1, H, W) class indices in [0, classes)."""
+
+    kind: ClassVar[str] = "labelmap"
+    noun: ClassVar[str] = "label map"
+    classes: int
+    resolution: int
+
+    def __post_init__(self) -> None:
+        _require_count("classes", self.classes)
+        _require_count("resolution", self.resolution)
+
+    def prepare(self, stored: Tensor) -> Tensor:
+        """Class indices as int64, refused when any lies outside [0, classes)."""
+        if stored.dim() != 4 or stored.shape[1] != 1 or stored.is_floating_point():
+            raise GanforgeError(f"a label map must be class indices (N, 1, H, W), got {stored.dtype} of shape "
+                                f"{tuple(stored.shape)}")
+        low, high = int(stored.min()), int(stored.max())
+        if low < 0 or high >= self.classes:
+            raise GanforgeError(f"the label map holds class {high if high >= self.classes else low}, but the model "
+                                f"knows {self.classes} classes (0-{self.classes - 1}); remap its labels")
+        return stored.long()
+
+    def encode(self, value: Tensor) -> Tensor:
+        """(N, classes, H, W) one-hot planes, what every layer of a semantic-synthesis network reads."""
+        return F.one_hot(value[:, 0], self.classes).permute(0, 3, 1, 2).float()
 
 
 @dataclass(frozen=True)
@@ -241,7 +287,7 @@ def _require_count(name: str, value: Any) -> None:
 
 
 INPUT_KINDS: dict[str, type[InputSpec]] = {spec.kind: spec for spec in (Latent, ClassLabel, CategoricalCode,
-                                                                        ContinuousCode, ImageInput, Choice)}
+                                                                        ContinuousCode, ImageInput, LabelMap, Choice)}
 
 
 class GeneratorInputs(Mapping[str, InputSpec]):

@@ -1,8 +1,9 @@
 """Translating images with an image-to-image model (`ganforge translate`): files in, files out, any size.
 
-The model says what it takes (`generator.inputs`): an input image with its channels, and for two-way models a
-`direction`. Images are converted to the model's channels, translated at their own size (the networks are fully
-convolutional and pad internally), and written as PNGs under the input's file names.
+The model says what it takes (`generator.inputs`): an input image with its channels (or a label map of class
+indices, read from single-channel PNGs), and for two-way models a `direction`. Images are converted to the model's
+channels, translated at their own size (the networks are fully convolutional and pad internally), and written as
+PNGs under the input's file names.
 """
 
 from __future__ import annotations
@@ -13,25 +14,39 @@ import torch
 from torch import nn
 
 from .data.folder import IMAGE_SUFFIXES, image_files, read_image
-from .data.images import normalize, to_uint8
+from .data.images import to_uint8
+from .data.translation import read_label_map
 from .errors import GanforgeError
-from .families.translation import image_input
-from .inputs import Choice
+from .families.translation import source_input
+from .inputs import Choice, GivenInput, ImageInput, LabelMap
 
 Tensor = torch.Tensor
 
 
+def read_source(path: Path, spec: GivenInput) -> Tensor:
+    """One file as the stored form of what the model takes: uint8 (C, H, W) in the model's channels, or a label
+    map's int64 (1, H, W) class indices."""
+    readers = {ImageInput: lambda: read_image(path, None, spec.channels), LabelMap: lambda: read_label_map(path)}
+    try:
+        return torch.from_numpy(readers[type(spec)]().copy())
+    except GanforgeError:
+        raise
+    except Exception:  # PIL raises many types for corrupt files
+        raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
+
+
 class Translator:
-    """Calls an image-to-image generator on uint8 images (C, H, W) of any size, in eval mode, without gradients."""
+    """Calls an image-to-image generator on stored inputs of any size (uint8 images (C, H, W), or label maps
+    (1, H, W) of class indices), in eval mode, without gradients."""
 
     def __init__(self, generator: nn.Module, device: torch.device | str | None = None) -> None:
-        spec = image_input(generator)
-        if spec is None:
+        given = source_input(generator)
+        if given is None:
             raise GanforgeError(f"this model generates from {', '.join(generator.inputs)}, not from an input image; "
                                 f"use `ganforge sample`")
         self.device = torch.device(device) if device is not None else next(generator.parameters()).device
         self.generator = generator.to(self.device).eval()
-        self.channels = spec.channels
+        self.source_name, self.spec = given
         self.choices = generator.inputs.of_kind(Choice)
 
     def options(self, direction: str | None = None, domain: str | None = None) -> dict[str, Tensor]:
@@ -46,12 +61,15 @@ class Translator:
                 for name, spec in self.choices.items()}
 
     @torch.inference_mode()
-    def __call__(self, image: Tensor, direction: str | None = None, domain: str | None = None) -> Tensor:
-        """One uint8 image (C, H, W) -> its translation, uint8 (C', H, W), or upscale times larger for super-resolution."""
-        if image.dim() != 3 or image.shape[0] != self.channels:
-            raise GanforgeError(f"the model takes {self.channels}-channel images, got shape {tuple(image.shape)}")
-        x = normalize(image[None].to(self.device))
-        return to_uint8(self.generator(image=x, **self.options(direction, domain)))[0].cpu()
+    def __call__(self, source: Tensor, direction: str | None = None, domain: str | None = None) -> Tensor:
+        """One stored input (C, H, W) -> its translation, uint8 (C', H, W), or upscale times larger for
+        super-resolution."""
+        channels = getattr(self.spec, "channels", 1)
+        if source.dim() != 3 or source.shape[0] != channels:
+            raise GanforgeError(f"the model takes {channels}-channel {self.spec.noun}s, got shape "
+                                f"{tuple(source.shape)}")
+        x = self.spec.prepare(source[None].to(self.device))
+        return to_uint8(self.generator(**{self.source_name: x}, **self.options(direction, domain)))[0].cpu()
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -78,11 +96,11 @@ def translate_files(translator: Translator, source: str | Path, out_dir: Path, d
     written = []
     translator.options(direction, domain)  # a wrong --direction fails before any file is read
     for path in input_files(root):
+        source = read_source(path, translator.spec)
         try:
-            image = torch.from_numpy(read_image(path, None, translator.channels).copy())
-        except Exception:  # PIL raises many types for corrupt files
-            raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
-        output = translator(image, direction, domain)
+            output = translator(source, direction, domain)
+        except GanforgeError as exc:
+            raise GanforgeError(f"'{path}': {exc}") from None
         relative = path.name if root.is_file() else path.relative_to(root)
         target = (out_dir / relative).with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,10 @@ DatasetLoader = Callable[..., Dataset]
 DATASETS: Registry[DatasetLoader] = Registry("dataset")
 PATH_LOADERS: dict[str, Callable[[str, int, int], Dataset]] = {
     "folder:": load_folder, "paired:": translation.load_paired, "unpaired:": translation.load_unpaired,
-    "domains:": translation.load_domains}
+    "domains:": translation.load_domains, "labelmaps:": translation.load_labelmaps}
 PATH_EXAMPLES = {"folder:": "folder:./my_images", "paired:": "paired:./edges2photos",
-                 "unpaired:": "unpaired:./horse2zebra", "domains:": "domains:./hair_colours"}
+                 "unpaired:": "unpaired:./horse2zebra", "domains:": "domains:./hair_colours",
+                 "labelmaps:": "labelmaps:./cityscapes"}
 
 
 def _path_prefix(name: str) -> str | None:
@@ -40,7 +41,7 @@ def check_dataset_name(name: str) -> None:
         return
     if name not in DATASETS:
         raise GanforgeError(f"data.dataset: {DATASETS.unknown_message(name)} (or folder:PATH, paired:PATH, "
-                            f"unpaired:PATH, domains:PATH)")
+                            f"unpaired:PATH, domains:PATH, labelmaps:PATH)")
 
 
 def check_config(config: Config) -> None:
@@ -135,6 +136,12 @@ def load_mnist_sr4(data_dir: Path, download: bool, resolution: int, channels: in
                                         "held out (offline, StarGAN)")
 def load_mnist_colour(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
     return translation.load_mnist_colour()
+
+
+@DATASETS.register("shapes-seg", help="label maps: 4,500 generated 32x32 scenes of discs, squares and triangles "
+                                      "(label map -> textured image), 500 held out (offline, Pix2PixHD, SPADE)")
+def load_shapes_seg(data_dir: Path, download: bool, resolution: int, channels: int) -> TranslationSet:
+    return translation.load_shapes_seg()
 
 
 def _paper_loader(name: str, size_hint: str, paired: bool) -> DatasetLoader:

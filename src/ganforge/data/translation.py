@@ -41,6 +41,7 @@ class TranslationSet:
     domain_names: tuple[str, ...] = ()  # a multi-domain set (StarGAN): "image" and its "domain" index per row
     extractor: str = ""  # the feature extractor that suits its images ("" = chosen by their channels)
     views: dict[str, str] = dataclasses.field(default_factory=dict)  # domain -> a name in EXTRACTOR_VIEWS
+    label_classes: int = 0  # A holds label maps (int64 (N, 1, H, W) class indices) of this many classes
 
     def extractor_view(self, domain: str) -> Callable[[Tensor], Tensor] | None:
         """How the evaluation extractor should see images of `domain` (None: as they are)."""
@@ -94,9 +95,27 @@ class TranslationSet:
             return fit_images(images, self.name, size, channels, resize, key, native=largest)
 
         def fit_split(split: dict[str, Tensor]) -> dict[str, Tensor]:
-            return {key: fit(key, value) if is_image(value) else value for key, value in split.items()}
+            return {key: fit(key, value) if is_image(value) else
+                    fit_label_maps(value, self.name, resolution, resize) if is_label_map(value) else value
+                    for key, value in split.items()}
 
         return dataclasses.replace(self, train=fit_split(self.train), test=fit_split(self.test))
+
+
+def is_label_map(tensor: Tensor) -> bool:
+    """Label maps are int64 (N, 1, H, W) class indices: spatial like images, never normalised or interpolated."""
+    return tensor.dtype == torch.int64 and tensor.dim() == 4
+
+
+def fit_label_maps(label_maps: Tensor, dataset: str, size: int, resize: bool) -> Tensor:
+    """Label maps checked against (or, with data.resize, resized by nearest neighbour to) size x size."""
+    if label_maps.shape[-2:] == (size, size):
+        return label_maps
+    if not resize:
+        raise GanforgeError(f"dataset '{dataset}' has {label_maps.shape[-2]}x{label_maps.shape[-1]} label maps but "
+                            f"the model loads {size}x{size}; use --set model.resolution={label_maps.shape[-1]} or "
+                            f"--set data.resize=true")
+    return F.interpolate(label_maps.float(), size=(size, size), mode="nearest").long()
 
 
 def random_crop_flip(batch: dict[str, Tensor], groups: tuple[tuple[str, ...], ...], size: int, flip: bool,
@@ -106,7 +125,7 @@ def random_crop_flip(batch: dict[str, Tensor], groups: tuple[tuple[str, ...], ..
     checkpoints capture, so a resumed run crops as the uninterrupted one would."""
     out = dict(batch)
     for group in groups:
-        images = [key for key in group if key in batch and is_image(batch[key])]
+        images = [key for key in group if key in batch and batch[key].dim() == 4]  # images and label maps
         if not images:
             continue
         rows, height, width = batch[images[0]].shape[0], batch[images[0]].shape[-2], batch[images[0]].shape[-1]
@@ -175,17 +194,25 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def _matched_files(folder: Path, a_dir: Path, b_dir: Path, fix: str) -> tuple[list[str], dict[str, Path],
+                                                                               dict[str, Path]]:
+    """The file stems found in both folders (sorted) and each folder's file per stem; a file without a partner of
+    the same name is an error that lists the first few."""
+    a_files = {p.stem: p for p in _image_files(a_dir)}
+    b_files = {p.stem: p for p in _image_files(b_dir)}
+    unmatched = sorted(set(a_files) ^ set(b_files))
+    if unmatched:
+        raise GanforgeError(f"paired folder '{folder}': {len(unmatched)} image(s) have no partner of the same name "
+                            f"in the other of {a_dir.name}/ and {b_dir.name}/ (e.g. {', '.join(unmatched[:3])}); "
+                            f"{fix}")
+    return sorted(a_files), a_files, b_files
+
+
 def _paired_split(folder: Path, resolution: int, channels: int) -> dict[str, Tensor]:
     """One split: A/ and B/ sub-folders matched by file stem, or side-by-side A|B files."""
     if (folder / "A").is_dir() and (folder / "B").is_dir():
-        a_files = {p.stem: p for p in _image_files(folder / "A")}
-        b_files = {p.stem: p for p in _image_files(folder / "B")}
-        unmatched = sorted(set(a_files) ^ set(b_files))
-        if unmatched:
-            raise GanforgeError(f"paired folder '{folder}': {len(unmatched)} image(s) have no partner of the same "
-                                f"name in the other of A/ and B/ (e.g. {', '.join(unmatched[:3])}); add or remove "
-                                f"them, or use unpaired:DIR for unaligned domains")
-        stems = sorted(a_files)
+        stems, a_files, b_files = _matched_files(folder, folder / "A", folder / "B", "add or remove them, or use "
+                                                 "unpaired:DIR for unaligned domains")
         ratio = _pair_ratio(folder, stems, a_files, b_files)
         return {"A": _images([a_files[s] for s in stems], max(1, round(resolution * ratio)), channels),
                 "B": _images([b_files[s] for s in stems], resolution, channels)}
@@ -362,6 +389,88 @@ def load_domains(path: str, resolution: int, channels: int) -> TranslationSet:
     return TranslationSet(f"domains:{path}", {k: torch.cat(v) for k, v in train.items()},
                           {k: torch.cat(v) for k, v in test.items()}, paired=True, test_aligned=False,
                           domain_names=tuple(loaded.class_names))
+
+
+LABEL_MAP_MODES = ("L", "P", "I", "I;16")
+
+
+def read_label_map(path: Path, resolution: int | None = None) -> np.ndarray:
+    """A label map as int64 (1, H, W) class indices, resized by nearest neighbour to resolution x resolution when
+    given. Single-channel
+    PNGs (mode L, P or I) hold the class of each pixel, as Cityscapes' *_labelIds and ADE20K's annotations do; a
+    colour-coded map is refused, since its colours are no indices."""
+    from PIL import Image
+
+    image = _open(path)
+    if image.mode in ("RGB", "RGBA"):
+        array = np.asarray(image.convert("RGB"))
+        if (array != array[..., :1]).any():
+            raise GanforgeError(f"label map '{path}' is a colour image; save label maps as single-channel PNGs "
+                                f"(mode L or P) holding each pixel's class index")
+        image = Image.fromarray(np.ascontiguousarray(array[..., 0]))
+    elif image.mode not in LABEL_MAP_MODES:
+        raise GanforgeError(f"label map '{path}' has image mode {image.mode}; save label maps as single-channel "
+                            f"PNGs (mode L or P) holding each pixel's class index")
+    if image.mode == "I;16":
+        image = image.convert("I")
+    if resolution is not None:
+        image = image.resize((resolution, resolution), Image.Resampling.NEAREST)
+    return np.asarray(image).astype(np.int64)[None]
+
+
+def _labelmap_split(root: Path, labels: Path, images: Path, resolution: int, channels: int) -> dict[str, Tensor]:
+    """One split: label maps and the images they lay out, matched by file stem, each pair the same size."""
+    stems, label_files, image_files = _matched_files(root, labels, images, "add or remove them")
+    if not stems:
+        return {}
+    for stem in stems:
+        label_size, image_size = _size(label_files[stem]), _size(image_files[stem])
+        if label_size != image_size:
+            raise GanforgeError(f"labelmaps folder '{root}': pair '{stem}' is {label_size[0]}x{label_size[1]} in "
+                                f"{labels.name}/ but {image_size[0]}x{image_size[1]} in {images.name}/; a label map "
+                                f"must be the size of its image")
+    maps = torch.from_numpy(np.stack([read_label_map(label_files[stem], resolution) for stem in stems]))
+    return {"A": maps, "B": _images([image_files[stem] for stem in stems], resolution, channels)}
+
+
+def _labelmap_dirs(root: Path, split: str) -> tuple[Path, Path] | None:
+    """A split's (labels, images) folders: SPLIT/labels + SPLIT/images, or pix2pixHD's SPLIT_label + SPLIT_img."""
+    for labels, images in ((root / split / "labels", root / split / "images"),
+                           (root / f"{split}_label", root / f"{split}_img")):
+        if labels.is_dir() and images.is_dir():
+            return labels, images
+    return None
+
+
+def load_labelmaps(path: str, resolution: int, channels: int) -> TranslationSet:
+    """`labelmaps:DIR`: label maps -> images (Pix2PixHD, SPADE). DIR/{train,test|val}/{labels,images}/, pix2pixHD's
+    DIR/{train,test}_label + _img, or DIR/labels + DIR/images with a fixed 10 % held out; files matched by stem."""
+    root = Path(path)
+    if not root.is_dir():
+        raise GanforgeError(f"labelmaps folder '{root}' does not exist; pass an existing folder as labelmaps:DIR")
+    train_dirs = _labelmap_dirs(root, "train") or _labelmap_dirs(root, "")
+    if train_dirs is None:
+        raise GanforgeError(f"labelmaps folder '{root}' needs labels/ and images/ sub-folders (or train/labels/ and "
+                            f"train/images/, or pix2pixHD's train_label/ and train_img/) with matching file names")
+    train = _labelmap_split(root, *train_dirs, resolution, channels)
+    if not train or train["A"].shape[0] < 2:
+        raise GanforgeError(f"labelmaps folder '{root}' holds fewer than 2 label map/image pairs in "
+                            f"{train_dirs[0]}; add pairs with matching file names")
+    test_dirs = _labelmap_dirs(root, "test") or _labelmap_dirs(root, "val")
+    test = _labelmap_split(root, *test_dirs, resolution, channels) if test_dirs is not None else {}
+    if not test:
+        train, test = _hold_out(train)
+    classes = int(max(train["A"].max(), test["A"].max())) + 1
+    return TranslationSet(f"labelmaps:{root}", train, test, paired=True, test_aligned=True, label_classes=classes)
+
+
+def load_shapes_seg() -> TranslationSet:
+    """Paired: A = a generated label map of shapes, B = the textured scene it lays out (data/shapes.py)."""
+    from .shapes import SHAPE_CLASSES, shapes_splits
+
+    train, test = shapes_splits()
+    return TranslationSet("shapes-seg", dict(train), dict(test), paired=True, test_aligned=True, extractor="shapes-segmenter",
+                          label_classes=len(SHAPE_CLASSES))
 
 
 MNIST_COLOURS = {"red": (255, 48, 48), "green": (48, 224, 48), "blue": (64, 96, 255), "yellow": (240, 224, 32)}

@@ -4,6 +4,7 @@ reads and lists its phases; `ganforge.training` runs them."""
 from __future__ import annotations
 
 from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
-from . import acgan, began, cyclegan, gan, infogan, pix2pix, srgan, stargan, unrolled  # noqa: F401  (fill the registry)
+from . import (acgan, began, cyclegan, gan, infogan, pix2pix, semantic, srgan, stargan,  # noqa: F401  (fill the registry)
+               unrolled)
 
 __all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext"]

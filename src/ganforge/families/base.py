@@ -19,7 +19,7 @@ from torch import nn
 from ..config import AlgorithmConfig, Config
 from ..data.images import to_uint8
 from ..errors import GanforgeError
-from ..inputs import GeneratorInputs, ImageInput
+from ..inputs import GeneratorInputs, GivenInput
 from ..registry import Registry
 from ..sampling import training_grid
 
@@ -93,11 +93,11 @@ class Family:
 
     def __init__(self, loop: TrainingContext) -> None:
         self.loop = loop
-        if not self.translates and loop.generator_inputs.of_kind(ImageInput):
+        if not self.translates and loop.generator_inputs.of_kind(GivenInput):
             config = loop.config
             raise GanforgeError(f"model.generator '{config.model.generator}' translates an input image, which the "
                                 f"{config.algorithm.name} family does not feed it; train it with an image-to-image "
-                                f"family (pix2pix, cyclegan, srgan, stargan, ...), or pick a noise generator "
+                                f"family (pix2pix, cyclegan, srgan, stargan, spade, ...), or pick a noise generator "
                                 f"(`ganforge presets` lists both)")
 
     @classmethod

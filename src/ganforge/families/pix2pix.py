@@ -21,7 +21,7 @@ from ..errors import GanforgeError
 from ..models import build_discriminator, build_generator
 from ..models.translation import input_channels
 from .base import FAMILIES, Phase
-from .translation import TranslationFamily, TranslationSettings
+from .translation import TranslationFamily, TranslationSettings, adversarial_or_regression_phases
 
 Tensor = torch.Tensor
 
@@ -52,11 +52,7 @@ class Pix2Pix(TranslationFamily):
                                 "set one of them (the paper: 100 and 1)")
 
     def phases(self) -> list[Phase]:
-        settings = self.loop.config.algorithm
-        generator = Phase("G", ("G",), self.generator_loss, frozen=("D",) if settings.gan_weight else ())
-        if not settings.gan_weight:
-            return [generator]
-        return [Phase("D", ("D",), self.discriminator_loss), generator]
+        return adversarial_or_regression_phases(self, self.loop.config.algorithm.gan_weight)
 
     def discriminator_loss(self) -> dict[str, Tensor]:
         source, fake, target = self.draw_translation()

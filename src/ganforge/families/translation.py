@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -17,10 +18,10 @@ from torch import nn
 from ..config import AlgorithmConfig, Config, option
 from ..data.images import convert_channels, to_uint8
 from ..errors import GanforgeError
-from ..inputs import ImageInput
+from ..inputs import GivenInput
 from ..losses import build_loss
 from ..models import build_discriminator, build_generator
-from .base import Family, TrainingContext
+from .base import Family, Phase, TrainingContext
 
 Tensor = torch.Tensor
 PREVIEW_ROWS = 8
@@ -32,10 +33,11 @@ class TranslationSettings(AlgorithmConfig):
 
 
 class TranslationFamily(Family):
-    """Base of Pix2Pix, CycleGAN and DiscoGAN."""
+    """Base of the image-to-image families: Pix2Pix, CycleGAN, DiscoGAN, SRGAN, StarGAN, Pix2PixHD and SPADE."""
 
     settings = TranslationSettings
     translates = True
+    source_input: ClassVar[str] = "image"  # the generator input the source domain feeds
 
     @classmethod
     def batch_keys(cls, config: Config) -> tuple[str, ...]:
@@ -73,7 +75,7 @@ class TranslationFamily(Family):
     def draw_translation(self) -> tuple[Tensor, Tensor, Tensor]:
         """(input, G(input) with its graph, target) of the next batch, kept for `take_translation`."""
         source, target = self.source_and_target(self.loop.next_real_batch())
-        self._drawn = source, self.loop.nets["G"](image=source), target
+        self._drawn = source, self.loop.nets["G"](**{self.source_input: source}), target
         return self._drawn
 
     def take_translation(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -86,11 +88,23 @@ class TranslationFamily(Family):
     # ------------------------------------------------------------------ previews
     def preview_inputs(self, n: int, seed: int) -> tuple[dict[str, Tensor], int | None]:
         source, _ = self.source_and_target(self.loop.held_out(min(n, PREVIEW_ROWS)))
-        return {"image": source}, 3
+        return {self.source_input: source}, 3
 
     def preview(self, net: nn.Module, inputs: dict[str, Tensor]) -> Tensor:
-        source, target = self.source_and_target(self.loop.held_out(inputs["image"].shape[0]))
-        return tile_columns([source, net(**inputs), target])
+        source, target = self.source_and_target(self.loop.held_out(inputs[self.source_input].shape[0]))
+        return tile_columns([self.shown(source), net(**inputs), target])
+
+    def shown(self, source: Tensor) -> Tensor:
+        """How a source batch looks in a preview, in [-1, 1] (a label map: its classes' colours)."""
+        return source
+
+
+def adversarial_or_regression_phases(family: Family, gan_weight: float) -> list[Phase]:
+    """D's phase then G's; with `gan_weight` 0 (the regression-only baseline) G's phase alone, D never trained."""
+    generator = Phase("G", ("G",), family.generator_loss, frozen=("D",) if gan_weight else ())
+    if not gan_weight:
+        return [generator]
+    return [Phase("D", ("D",), family.discriminator_loss), generator]
 
 
 def tile_columns(columns: list[Tensor]) -> Tensor:
@@ -101,7 +115,8 @@ def tile_columns(columns: list[Tensor]) -> Tensor:
     return torch.stack(columns, dim=1).flatten(0, 1).cpu()
 
 
-def image_input(net: nn.Module) -> ImageInput | None:
-    """The input image a generating network declares, if any (what `translate` and `eval` feed it)."""
-    images = net.inputs.of_kind(ImageInput)
-    return next(iter(images.values())) if images else None
+def source_input(net: nn.Module) -> tuple[str, GivenInput] | None:
+    """The input image or label map a generating network declares, by name, if any (what `translate` and `eval`
+    feed it)."""
+    given = net.inputs.of_kind(GivenInput)
+    return next(iter(given.items())) if given else None

@@ -42,6 +42,22 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def load_shipped_weights(network: nn.Module, path: Path, expected_sha256: str, name: str, script: str,
+                         source: str) -> nn.Module:
+    """`network` with the weights file ganforge ships, after checking that it is the one this code was released with
+    (`name` the extractor, `script` what retrains it, `source` the module holding the expected sha256)."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise GanforgeError(f"the {name} weights are missing at '{path}'; reinstall ganforge or rerun {script}")
+    sha256 = file_sha256(path)
+    if sha256 != expected_sha256:
+        raise GanforgeError(f"'{path}' has sha256 {sha256[:16]}..., expected {expected_sha256[:16]}...; the file is "
+                            f"damaged or retrained: reinstall ganforge or update WEIGHTS_SHA256 in {source}")
+    network.load_state_dict(load_file(str(path)))
+    return network
+
+
 @dataclass
 class ExtractorOptions:
     """What a user may choose about an extractor: device, weights file, download permission, input pipeline."""

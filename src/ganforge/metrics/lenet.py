@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.images import resize_uint8
-from ..errors import GanforgeError
-from .extractors import EXTRACTORS, Extractor, ExtractorOptions, file_sha256, no_inception_options, say_once
+from .extractors import EXTRACTORS, Extractor, ExtractorOptions, load_shipped_weights, no_inception_options, say_once
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "lenet-mnist.safetensors"
 WEIGHTS_SHA256 = "7b0e850d84edd37fe00beb51683352d67997fad59fe7d7ff62f354bae88071a2"
@@ -75,18 +74,8 @@ class LeNetExtractor(Extractor):
 
 def load_lenet(path: Path = WEIGHTS_PATH, expected_sha256: str = WEIGHTS_SHA256) -> LeNet:
     """The shipped classifier, after checking that its file is the one this code was released with."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise GanforgeError(f"the lenet-mnist weights are missing at '{path}'; reinstall ganforge or rerun "
-                            f"scripts/train_lenet_mnist.py")
-    sha256 = file_sha256(path)
-    if sha256 != expected_sha256:
-        raise GanforgeError(f"'{path}' has sha256 {sha256[:16]}..., expected {expected_sha256[:16]}...; the file is "
-                            f"damaged or retrained: reinstall ganforge or update WEIGHTS_SHA256 in metrics/lenet.py")
-    network = LeNet()
-    network.load_state_dict(load_file(str(path)))
-    return network
+    return load_shipped_weights(LeNet(), path, expected_sha256, "lenet-mnist", "scripts/train_lenet_mnist.py",
+                                "metrics/lenet.py")
 
 
 @EXTRACTORS.register("lenet-mnist", help="ganforge's MNIST classifier (128-d, 10 classes): offline, MNIST-like data")

@@ -10,7 +10,10 @@ is translated once, and:
 - `fid`: the Frechet distance between the extractor's features of the outputs and of the real test images of the
   target domain (lenet-mnist for digits: a domain FLD);
 - `class-kept`: for digit tasks, the share of outputs the extractor's classifier assigns to their input's class;
-- `cycle-l1`: for two-way models, mean |G_back(G(x)) - x| on [-1, 1]: how well a translation can be undone.
+- `cycle-l1`: for two-way models, mean |G_back(G(x)) - x| on [-1, 1]: how well a translation can be undone;
+- `miou`: for label map -> image models judged by a segmenter (shapes-segmenter on shapes-seg), the mean
+  intersection-over-union between the segmenter's reading of each output and the label map it was painted from
+  (the SPADE paper's protocol); `real_miou` is the segmenter's score on the real test images, the ceiling.
 
 Keys are prefixed with the direction (`AtoB_fid`) when the model translates both ways.
 """
@@ -30,22 +33,25 @@ from ..errors import GanforgeError
 from ..inputs import Choice
 from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
 from .scores import frechet_distance, mean_and_covariance
+from .segmenter import SegmenterExtractor
 
-TRANSLATION_METRICS = ("l1", "psnr", "ssim", "fid", "class-kept", "cycle-l1")
+TRANSLATION_METRICS = ("l1", "psnr", "ssim", "fid", "class-kept", "cycle-l1", "miou")
 
 
 def translate_all(generator: nn.Module, source: torch.Tensor, device: torch.device, extra: dict[str, Any],
                   chunk: int = 256) -> torch.Tensor:
-    """uint8 translations of uint8 images, chunk by chunk, in eval mode."""
-    from ..data.images import normalize, to_uint8
+    """uint8 translations of stored inputs (uint8 images, or label maps), chunk by chunk, in eval mode."""
+    from ..data.images import to_uint8
+    from ..families.translation import source_input
 
+    name, spec = source_input(generator)
     out = []
     generator.eval()
     with torch.inference_mode():
         for start in range(0, source.shape[0], chunk):
-            part = normalize(source[start:start + chunk].to(device))
+            part = spec.prepare(source[start:start + chunk].to(device))
             options = {k: v.expand(part.shape[0]).to(device) for k, v in extra.items()}
-            out.append(to_uint8(generator(image=part, **options)).cpu())
+            out.append(to_uint8(generator(**{name: part}, **options)).cpu())
     return torch.cat(out)
 
 
@@ -104,6 +110,15 @@ def direction_scores(outputs: torch.Tensor, targets: torch.Tensor | None, real_t
     if "class-kept" in metrics and labels is not None and extractor.num_classes:
         values["class_kept"] = float((extractor.logits(outputs).argmax(axis=1) == labels.numpy()).mean())
     return values
+
+
+def segmentation_scores(outputs: torch.Tensor, real: torch.Tensor, label_maps: torch.Tensor,
+                        extractor: SegmenterExtractor) -> dict[str, float]:
+    """mIoU of the segmenter's reading of generated and of real images against their label maps."""
+    from .segmenter import mean_iou
+
+    return {"miou": mean_iou(extractor.segment(outputs), label_maps, extractor.classes),
+            "real_miou": mean_iou(extractor.segment(real), label_maps, extractor.classes)}
 
 
 def domain_scores(generator: nn.Module, test: dict[str, torch.Tensor], domains: Choice,
@@ -193,6 +208,8 @@ def evaluate_translation(model: str | Path, config: Any, *, metrics: str | list[
         aligned = dataset.test_aligned and test[source].shape[0] == test[target].shape[0]
         scores = direction_scores(outputs, test[target] if aligned else None, test[target],
                                   test.get(f"label_{source}"), net, chosen, dataset.extractor_view(target))
+        if "miou" in chosen and isinstance(net, SegmenterExtractor) and test[source].dtype == torch.int64:
+            scores.update(segmentation_scores(outputs, test[target], test[source], net))
         if name and "cycle-l1" in chosen:
             back = {"direction": choices["direction"].value("direction", "BtoA" if name == "AtoB" else "AtoB", 1)}
             scores["cycle_l1"] = mean_l1(translate_all(generator, outputs, net.device, back), test[source])

@@ -139,6 +139,15 @@ class PatchDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
 
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The activation after every LeakyReLU, then the logits: what pix2pixHD's feature matching compares."""
+        out = []
+        for layer in self.body:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                out.append(x)
+        return [*out, self.head(x)]
+
 
 def receptive_field(layers: int) -> int:
     """The side of the input patch each PatchGAN logit sees."""
