@@ -3,7 +3,7 @@
 As diffusers' ModelTesterMixin does for models: whatever a family's networks and phases are, its networks accept
 the inputs its generator declares, each phase steps only its own networks, training is finite and seeded, a
 checkpoint resumes exactly (the family's own state included), and export -> load -> sample gives the images the
-trainer's sampling network gives.
+trainer's sampling network gives (and, for a family with an encoder, load -> encode its latents).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from ganforge import Sampler, export_run, load_generator
+from ganforge import Sampler, export_run, load_encoder, load_generator
 from ganforge.checkpoints import latest_checkpoint, load_checkpoint
 from ganforge.configure import build_config
 from ganforge.training.trainer import Trainer
@@ -111,3 +111,10 @@ class FamilyTests:
         ours = Sampler(network).sample(6, seed=3)
         for source in (exported, tmp_path / "run"):
             assert torch.equal(Sampler(load_generator(source)).sample(6, seed=3), ours), source
+        if trainer.family.encoder is not None:  # the encoder travels with the export, and encodes as the trainer's
+            encoder = copy.deepcopy(trainer.raw(trainer.family.encoder)).to(memory_format=torch.contiguous_format)
+            x = torch.rand(3, *encoder.input_shape) * 2 - 1
+            with torch.no_grad():
+                expected = encoder.eval()(x)
+                for source in (exported, tmp_path / "run"):
+                    assert torch.equal(load_encoder(source)(x), expected), source

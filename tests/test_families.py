@@ -67,6 +67,26 @@ class TestBigGANLite(FamilyTests):
     overrides = ["model.g_width=4", "model.d_width=4", "model.latent_dim=12", "train.batch_size=8"]
 
 
+class TestMRGAN(FamilyTests):
+    preset, family, overrides = "mnist-mrgan", "mrgan", TINY
+
+
+class TestMDGAN(FamilyTests):
+    preset, family, overrides = "mnist-mrgan", "mdgan", [*TINY, "algorithm.name=mdgan"]
+
+
+class TestBiGAN(FamilyTests):
+    preset, family, overrides = "mnist-bigan", "bigan", TINY
+
+
+class TestALI(FamilyTests):
+    preset, family, overrides = "mnist-bigan", "bigan", [*TINY, "algorithm.gaussian_encoder=true"]
+
+
+class TestVEEGAN(FamilyTests):
+    preset, family, overrides = "mnist-veegan", "veegan", TINY
+
+
 TINY_TRANSLATION = ["model.g_width=4", "model.d_width=4", "model.g_blocks=1", "train.batch_size=4"]
 
 

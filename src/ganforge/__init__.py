@@ -16,6 +16,7 @@ _EXPORTS = {
     "Trainer": "ganforge.training.trainer",
     "load_generator": "ganforge.export",
     "export_run": "ganforge.export",
+    "load_encoder": "ganforge.export",
     "Sampler": "ganforge.sampling",
     "Config": "ganforge.config",
     "build_config": "ganforge.configure",

@@ -288,6 +288,38 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ encode
+def _encode_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a run or export directory of a model with an encoder "
+                                                  "(mrgan, mdgan, bigan, veegan)")
+    p.add_argument("image", metavar="IMAGE", help="an image of the size and channels the model was trained on")
+    p.add_argument("--out", metavar="FILE", help="write the latent to FILE.json or FILE.safetensors (default: print "
+                                                 "it as JSON)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+
+
+@command("encode", "map an image to its latent with the model's encoder (E, or VEEGAN's reconstructor F)",
+         "ganforge encode runs/mnist-bigan-20261203-101010 digit.png --out z.json\n"
+         "  ganforge encode exported/ digit.png --out z.safetensors",
+         configure=_encode_args)
+def _encode(args: argparse.Namespace) -> int:
+    import json
+
+    from .encode import check_output, encode_file, write_latent
+    from .export import load_encoder
+    from .utils import resolve_device
+
+    check_output(args.out)
+    encoder = load_encoder(args.model, device=resolve_device(args.device))
+    z = encode_file(encoder, args.image)
+    description = {"model": str(args.model), "image": str(args.image), "latent_dim": int(z.numel())}
+    if args.out is None:
+        print(json.dumps({**description, "z": z.tolist()}))
+    else:
+        print(f"wrote the {z.numel()}-d latent of {args.image} to {write_latent(z, args.out, description)}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ stats / eval
 def _extractor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extractor", metavar="NAME",

@@ -24,6 +24,7 @@ from .inputs import GeneratorInputs
 from .utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 
 WEIGHTS_FILE = "generator.safetensors"
+ENCODER_FILE = "encoder.safetensors"  # families with an encoder (MRGAN, BiGAN/ALI, VEEGAN): data -> latent
 CONFIG_FILE = "config.json"
 EXPORT_FORMAT = "ganforge-generator"
 EXPORT_VERSION = 2
@@ -77,12 +78,17 @@ def read_model_config(path: Path) -> tuple[Config, dict[str, Any]]:
     return config, {k: data[k] for k in ("weights", "step") if k in data}
 
 
-def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
-    """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
+def _latest_state(run_dir: Path) -> tuple[dict[str, Any], type]:
     from .checkpoints import latest_checkpoint, load_checkpoint
 
     state = load_checkpoint(latest_checkpoint(run_dir))
-    name = FAMILIES.get(load_config(json.loads(state["config"])).algorithm.name).sampler
+    return state, FAMILIES.get(load_config(json.loads(state["config"])).algorithm.name)
+
+
+def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
+    """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
+    state, family = _latest_state(run_dir)
+    name = family.sampler
     if use_ema and name in state["ema"]:
         return state["ema"][name], state["step"], "ema"
     return state["nets"][name], state["step"], "generator"
@@ -109,9 +115,18 @@ def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool = True) -
     run_dir = Path(run_dir)
     config, _ = read_config(run_dir)
     weights, step, kind = sampler_state_from_run(run_dir, use_ema)
-    network = _loaded(FAMILIES.get(config.algorithm.name).build_sampler(config), weights, run_dir)
+    family = FAMILIES.get(config.algorithm.name)
+    network = _loaded(family.build_sampler(config), weights, run_dir)
     out = ensure_writable_dir(out_dir)
-    write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, step, kind)
+    extra = {}
+    if family.encoder is not None:  # the encoder's raw weights (it has no EMA), beside the generator's
+        from safetensors.torch import save
+
+        encoder = _loaded(family.build_encoder(config), _latest_state(run_dir)[0]["nets"][family.encoder], run_dir)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+        atomic_write_bytes(out / ENCODER_FILE, save(tensors, metadata={"format": EXPORT_FORMAT}))
+        extra = {"encoder": {"network": family.encoder, "file": ENCODER_FILE}}
+    write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, step, kind, extra)
     return out
 
 
@@ -153,5 +168,33 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
     else:
         weights, _, _ = sampler_state_from_run(folder, use_ema)
     network = _loaded(network, weights, folder)
+    network.requires_grad_(False)
+    return network.to(device if device is not None else "cpu").eval()
+
+
+def load_encoder(path: str | Path, device: torch.device | str | None = "cpu") -> nn.Module:
+    """The encoding network (data -> latent) of a run folder (its latest checkpoint) or an export folder, in eval
+    mode; a model whose family has no encoder is a one-line error."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    if folder.is_file():
+        raise GanforgeError(f"'{folder}' is a file; pass the run or export folder of a model with an encoder")
+    config, meta = read_config(folder)
+    family = FAMILIES.get(config.algorithm.name)
+    if family.encoder is None:
+        with_encoder = ", ".join(name for name in FAMILIES.names() if FAMILIES.get(name).encoder is not None)
+        raise GanforgeError(f"'{folder}' is a {config.algorithm.name} model, which has no encoder; encode with a "
+                            f"model of a family that learns one ({with_encoder})")
+    if meta:
+        weights_path = folder / ENCODER_FILE
+        try:
+            weights = load_file(str(weights_path))
+        except (SafetensorError, OSError, FileNotFoundError) as exc:
+            raise GanforgeError(f"cannot read '{weights_path}' ({exc}); export the run again") from None
+    else:
+        weights = _latest_state(folder)[0]["nets"][family.encoder]
+    network = _loaded(family.build_encoder(config), weights, folder)
     network.requires_grad_(False)
     return network.to(device if device is not None else "cpu").eval()

@@ -4,7 +4,7 @@ reads and lists its phases; `ganforge.training` runs them."""
 from __future__ import annotations
 
 from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
-from . import (acgan, began, cyclegan, gan, infogan, pix2pix, semantic, srgan, stargan,  # noqa: F401  (fill the registry)
-               unrolled)
+from . import (acgan, began, bigan, cyclegan, gan, infogan, mrgan, pix2pix, semantic, srgan,  # noqa: F401  (registry)
+               stargan, unrolled, veegan)
 
 __all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext"]

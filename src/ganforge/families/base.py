@@ -88,6 +88,7 @@ class Family:
     settings: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig  # the algorithm section's dataclass
     networks: ClassVar[tuple[str, ...]] = ("G", "D")  # in construction order: it fixes the initial weights
     sampler: ClassVar[str] = "G"  # the network that generates: samples, EMA, evaluation, exports
+    encoder: ClassVar[str | None] = None  # the network from data back to the latent, if any: exported, `encode`
     plotted: ClassVar[tuple[tuple[str, str], ...]] = ()  # (logged key, title): extra curves in losses.png
     translates: ClassVar[bool] = False  # its sampler maps input images (evaluated on a test split, `translate`)
 
@@ -108,6 +109,13 @@ class Family:
     def build_sampler(cls, config: Config) -> nn.Module:
         """The generating network alone (what an export holds), built as build_networks builds it."""
         return cls.build_networks(config)[cls.sampler]
+
+    @classmethod
+    def build_encoder(cls, config: Config) -> nn.Module:
+        """The encoding network alone (what an export holds beside the sampler), as build_networks builds it."""
+        if cls.encoder is None:
+            raise GanforgeError(f"the {config.algorithm.name} family has no encoder")
+        return cls.build_networks(config)[cls.encoder]
 
     @classmethod
     def batch_keys(cls, config: Config) -> tuple[str, ...]:
