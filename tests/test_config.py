@@ -91,7 +91,7 @@ def test_configs_written_by_the_first_layout_still_load():
     ("optim.lr=-1", "optim.lr must be > 0, got -1.0"),
     ("optim.D.lr=0", "optim.D.lr must be > 0, got 0.0"),
     ("loss.label_smoothing=0.7", "loss.label_smoothing must be in \\[0, 0.5\\), got 0.7"),
-    ("train.epochs=.inf", "train.epochs must be > 0, got inf"),
+    ("train.epochs=.inf", "train.epochs must be a finite number, got inf"),
     ("train.ema=maybe", "config key 'train.ema' must be true or false"),
     ("model.d_norm=batch", "model.d_norm must be one of default, none, layer, instance, got 'batch'"),
     ("regularize.penalties={r1: -1}", "regularize.penalties.r1 must be >= 0 \\(0 = off\\), got -1.0"),

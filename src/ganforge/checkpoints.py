@@ -10,6 +10,7 @@ Checkpoints of the first format (one generator and one discriminator) are read i
 from __future__ import annotations
 
 import io
+import json
 import random
 import re
 from pathlib import Path
@@ -19,10 +20,12 @@ import numpy as np
 import torch
 
 from .errors import GanforgeError
+from .files import show
 from .utils import atomic_write_bytes
 
 FORMAT_VERSION = 2
 REQUIRED = ("config", "nets", "optim", "ema", "algorithm", "data", "rng", "noise_rng", "step")
+SECTIONS = ("nets", "optim", "ema", "algorithm", "data")  # mappings (rng: one per rank, a list)
 _NAME = re.compile(r"^state-(\d+)\.pt$")
 
 
@@ -79,7 +82,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     """Read one checkpoint; a truncated or corrupt file is a one-line error that keeps the file and names a fallback."""
     path = Path(path)
     if not path.is_file():
-        raise GanforgeError(f"checkpoint '{path}' does not exist")
+        raise GanforgeError(f"checkpoint '{show(path)}' does not exist")
     try:
         state = upgrade(torch.load(path, map_location=map_location, weights_only=True))
     except Exception as exc:  # torch raises RuntimeError/EOFError/UnpicklingError for damaged files
@@ -87,7 +90,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         fallback = (f"; the previous checkpoint is '{older[-1]}': resume from it with --checkpoint {older[-1]}"
                     if older else "; no earlier checkpoint exists, so the run must start again")
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        raise GanforgeError(f"checkpoint '{path}' is damaged ({reason}); it was left in place{fallback}") from None
+        raise GanforgeError(f"checkpoint '{show(path)}' is damaged ({reason}); it was left in place{fallback}"
+                            ) from None
     return state
 
 
@@ -103,7 +107,63 @@ def upgrade(state: Any) -> dict[str, Any]:
     missing = [key for key in REQUIRED if state.get(key) is None]
     if missing:
         raise ValueError(f"the state lacks {', '.join(missing)}")
+    problems = [f"'{key}' is {type(state[key]).__name__}, not a mapping" for key in SECTIONS
+                if not isinstance(state[key], dict)]
+    if not isinstance(state["rng"], (list, dict)) or not state["rng"]:
+        problems.append("its RNG state is empty")
+    if not isinstance(state["config"], str):
+        problems.append("its config is not JSON text")
+    if isinstance(state["step"], bool) or not isinstance(state["step"], int) or state["step"] < 0:
+        problems.append(f"its step is {state['step']!r}")
+    for section in ("nets", "ema"):
+        for name, weights in (state[section].items() if isinstance(state[section], dict) else ()):
+            if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+                problems.append(f"{section}.{name} is not a set of tensors")
+    if problems:
+        raise ValueError("; ".join(problems[:3]))
     return state
+
+
+def tensor_mismatches(expected: dict[str, torch.Tensor], given: dict[str, torch.Tensor]) -> list[str]:
+    """How `given` tensors differ from a network's `expected` state: missing, extra, other shapes or dtypes."""
+    problems = [f"{k} is missing" for k in expected if k not in given]
+    problems += [f"{k} is not part of this network" for k in given if k not in expected]
+    for k, v in expected.items():
+        if k not in given:
+            continue
+        if tuple(given[k].shape) != tuple(v.shape):
+            problems.append(f"{k} is {tuple(given[k].shape)}, the config builds {tuple(v.shape)}")
+        elif given[k].dtype != v.dtype:
+            problems.append(f"{k} is {str(given[k].dtype).removeprefix('torch.')}, the network holds "
+                            f"{str(v.dtype).removeprefix('torch.')}")
+    return problems
+
+
+def list_problems(problems: list[str]) -> str:
+    """The first three problems, and how many more there are."""
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
+
+
+def saved_config(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The config dict a checkpoint was written with, or one line when its JSON is damaged."""
+    try:
+        data = json.loads(state["config"])
+    except (json.JSONDecodeError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise GanforgeError(f"checkpoint '{show(path)}' holds a config that is not a JSON mapping; it is damaged: "
+                            f"resume from an earlier checkpoint with --checkpoint")
+    return data
+
+
+def section(state: dict[str, Any], key: str, name: str, path: str | Path) -> Any:
+    """`state[key][name]` (a network's weights or optimiser state), or one line naming what the checkpoint lacks."""
+    if name not in state[key]:
+        held = ", ".join(map(str, state[key])) or "none"
+        raise GanforgeError(f"checkpoint '{show(path)}' has no {key} state for network '{name}' (it holds: {held}); "
+                            f"it belongs to another model or is damaged")
+    return state[key][name]
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path:

@@ -13,8 +13,84 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import __version__
+from . import __version__, limits
 from .errors import GanforgeError
+from .files import describe_os_error, is_utf8, printable, show
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2), in the style of every other ganforge error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split())
+        if message.startswith("argument "):  # "argument --n: must be ..." -> "--n must be ..."
+            flag, _, rest = message[len("argument "):].partition(": ")
+            message = f"{flag.split('/')[-1]} {rest}" if rest.startswith("must") else f"{flag}: {rest}"
+        _say(f"error: {message} (see `{self.prog} --help`)")
+        raise SystemExit(2)
+
+
+def _say(text: str) -> None:
+    """One line on stderr, printable whatever bytes it holds (names that are not UTF-8 are escaped)."""
+    print(printable(text), file=sys.stderr)
+
+
+def count(cap: limits.Cap, low: int = 1) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, cap]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {limits.describe_range(low, cap.high)}, got "
+                                             f"'{show(text[:40])}'") from None
+        try:
+            return limits.check_count("", value, cap, low)
+        except GanforgeError as exc:
+            raise argparse.ArgumentTypeError(str(exc).lstrip()) from None
+
+    parse.__name__ = "count"
+    return parse
+
+
+def seed(text: str) -> int:
+    """An argparse type: a seed torch accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number in [0, {limits.MAX_SEED:_}], got "
+                                         f"'{show(text[:40])}'") from None
+    try:
+        return limits.check_seed("", value)
+    except GanforgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc).lstrip()) from None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got '{show(text[:40])}'")
+    return value
+
+
+_FLAGS = {"overrides": "--set", "classes": "--class", "codes": "--code", "preset_opt": "--preset", "argv": "an argument",
+          "preset": "PRESET", "model": "MODEL", "run": "RUN", "dataset": "DATASET", "datasets": "DATASET",
+          "name": "NAME"}
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """Every text argument is valid UTF-8 (a name in another encoding would fail later, in a file or a print)."""
+    for key, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not is_utf8(item):
+                flag = _FLAGS.get(key) or ("--" + key.replace("_", "-"))
+                raise GanforgeError(f"{flag} '{show(item)}' is not valid UTF-8; use a UTF-8 name")
 
 
 @dataclass
@@ -47,14 +123,17 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="YAML", help="YAML file with config sections (data:, model:, train:, ...)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set train.steps=500 (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="run directory (default runs/<preset>-<timestamp>)")
+    p.add_argument("--out", metavar="DIR", help="run directory (default runs/<preset>-<timestamp>); one that "
+                                                "holds a run is refused (see --resume, --overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds a run: move it aside (DIR.replaced-<timestamp>, never deleted), start afresh")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this directory from its latest checkpoint")
     p.add_argument("--checkpoint", metavar="FILE", help="with --resume: continue from this checkpoint file instead")
     p.add_argument("--data-dir", metavar="DIR", help="where downloadable datasets live (data.data_dir)")
     p.add_argument("--download", action="store_true", help="download mnist/fashion-mnist/cifar10 if missing")
     p.add_argument("--dry-run", action="store_true", help="validate and print the resolved config, do not train")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    p.add_argument("--nproc", type=int, default=1, metavar="N",
+    p.add_argument("--nproc", type=count(limits.WORKERS), default=1, metavar="N",
                    help="train with N processes on this node through torchrun (DDP; gloo on CPU, nccl on GPUs)")
 
 
@@ -79,6 +158,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.checkpoint and not args.resume:
         raise GanforgeError("--checkpoint goes with --resume RUN (the run the checkpoint belongs to)")
     if args.resume:
+        if args.overwrite or args.out:
+            raise GanforgeError("--resume continues the run in its own folder; drop --out/--overwrite")
         if preset or args.config:
             raise GanforgeError("--resume continues a run with its own config; drop the preset/--config "
                                 "(use --set train.steps=N to train longer)")
@@ -88,6 +169,9 @@ def _train(args: argparse.Namespace) -> int:
     else:
         config = build_config(preset=preset, config_file=args.config, overrides=overrides)
     if args.dry_run:
+        from .configure import check_buildable
+
+        check_buildable(config)
         print(json.dumps(config.to_dict(), indent=2))
         return 0
     if args.nproc != 1:
@@ -97,7 +181,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.resume:
         train(resume=args.resume, overrides=overrides, checkpoint=args.checkpoint, quiet=args.quiet)
     else:
-        train(config, out=args.out, quiet=args.quiet)
+        train(config, out=args.out, quiet=args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -123,6 +207,12 @@ def _launch_torchrun(args: argparse.Namespace, config) -> int:
             argv.append(token)
     if not args.resume and not args.out:  # every rank must agree on the run directory
         argv += ["--out", str(default_run_dir(config))]
+    if not args.resume and args.out and not args.overwrite:  # refuse before any process starts
+        from .files import run_contents
+
+        if run_contents(args.out):
+            raise GanforgeError(f"run directory '{show(args.out)}' already holds a run ({run_contents(args.out)}); "
+                                f"continue it with `ganforge train --resume {show(args.out)}`, or pass --overwrite")
     import logging
 
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -155,9 +245,11 @@ def _presets(args: argparse.Namespace) -> int:
     from .presets import DEFAULT_PRESET, PRESETS
 
     if args.name:
+        from .files import read_text
+
         preset = PRESETS.get(args.name)
         print(f"# {preset.path}")
-        print(preset.path.read_text(), end="")
+        print(read_text(preset.path, "preset file"), end="")
         return 0
     width = max(len(name) for name in PRESETS.names())
     for family, presets in PRESETS.groups().items():
@@ -173,12 +265,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a run directory or an export directory")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+    p.add_argument("--batch-size", type=count(limits.EXTRACTOR_BATCH), default=256, metavar="N",
+                   help="images generated per batch (default 256)")
     p.add_argument("--class", dest="classes", nargs="+", metavar="N",
                    help="conditional models: the class (one number), or one grid row per class (several, or all)")
     p.add_argument("--code", dest="codes", action="append", default=[], metavar="NAME=VALUE",
                    help="models with codes (InfoGAN): fix one (c1=3, c2=0.5) or sweep it: c1=all (rows), "
                         "c2=-2:2[:STEPS] (columns); repeatable")
-    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+    p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
                    help="truncation trick: redraw noise values with |z| > PSI (smaller: cleaner, less varied)")
 
 
@@ -187,19 +281,23 @@ def _sampler(args: argparse.Namespace):
     from .sampling import Sampler, parse_request
     from .utils import resolve_device
 
-    device = resolve_device(args.device)
-    sampler = Sampler(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
+    device = resolve_device(args.device, "--device")
+    sampler = Sampler(load_generator(args.model, device=device, use_ema=not args.no_ema), device, args.batch_size)
     return sampler, parse_request(sampler.inputs, args.classes, args.codes)
 
 
 def _sample_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--n", type=int, default=64,
-                   help="how many images (default 64); with a row sweep, images per row; with a column sweep, rows")
-    p.add_argument("--seed", type=int, default=0, help="noise seed: the same seed gives the same images")
+    p.add_argument("--n", type=count(limits.SEPARATE), default=64,
+                   help=f"how many images (default 64; at most {limits.GRID.high} in a grid, "
+                        f"{limits.SEPARATE.high:,} with --separate); with a row sweep, images per row; with a column "
+                        f"sweep, rows")
+    p.add_argument("--seed", type=seed, default=0, help="noise seed: the same seed gives the same images")
     p.add_argument("--out", default="samples.png", help="grid PNG path, or a folder with --separate")
-    p.add_argument("--nrow", type=int, default=None, help="images per grid row (default: square, or the sweep's)")
-    p.add_argument("--separate", action="store_true", help="write one PNG per image into the --out folder")
+    p.add_argument("--nrow", type=count(limits.GRID), default=None,
+                   help="images per grid row (default: square, or the sweep's)")
+    p.add_argument("--separate", action="store_true",
+                   help="write one PNG per image into the --out folder, in batches (never all in memory)")
 
 
 @command("sample", "generate images from a trained model",
@@ -208,25 +306,54 @@ def _sample_args(p: argparse.ArgumentParser) -> None:
          "  ganforge sample runs/mnist-cgan-... --class all --n 8 --out classes.png    # one row per class\n"
          "  ganforge sample runs/mnist-infogan-... --code c1=all --code c2=-2:2 --out c2.png", configure=_sample_args)
 def _sample(args: argparse.Namespace) -> int:
-    from .sampling import make_grid_image, save_grid
+    from pathlib import Path
+
+    from .files import run_contents
+    from .sampling import make_grid_image, save_grid, save_image
     from .utils import ensure_writable_dir
 
+    _not_into_a_run(args.out, args.model)
+    if args.separate and run_contents(args.out):
+        raise GanforgeError(f"--out '{show(args.out)}' holds a run or export; write the images into another folder")
     sampler, request = _sampler(args)
-    images, nrow = sampler.grid(args.n, args.seed, request, args.truncation)
     if args.separate:
         folder = ensure_writable_dir(args.out)
-        for i, image in enumerate(images):
-            make_grid_image(image[None], nrow=1, padding=0).save(folder / f"sample_{args.seed}_{i:05d}.png")
-        print(f"wrote {len(images)} images to {folder}")
+        written = 0
+        digits = max(5, len(str(sampler.cells(args.n, request) - 1)))
+        for batch in sampler.stream(args.n, args.seed, request, args.truncation):  # one batch in memory at a time
+            for image in batch:
+                save_image(make_grid_image(image[None], nrow=1, padding=0),
+                           folder / f"sample_{args.seed}_{written:0{digits}d}.png")
+                written += 1
+        print(f"wrote {written} images to {show(folder)}")
     else:
-        print(f"wrote {save_grid(images, args.out, args.nrow or nrow)}")
+        images, nrow = sampler.grid(args.n, args.seed, request, args.truncation)
+        print(f"wrote {show(save_grid(images, args.out, args.nrow or nrow))}")
     return 0
+
+
+def _not_into_a_run(out: str, *sources: str) -> None:
+    """An output file never replaces a file of a run or export (its config.json, weights, checkpoints, logs)."""
+    from pathlib import Path
+
+    from .files import RUN_MARKERS, run_contents
+
+    path = Path(out)
+    if path.name in (*RUN_MARKERS, "best.json", "best.safetensors") and run_contents(path.parent):
+        raise GanforgeError(f"--out '{show(out)}' would replace a file of the run in '{show(path.parent)}'; choose "
+                            f"another --out")
+    if path.parent.name == "checkpoints" and run_contents(path.parent.parent):
+        raise GanforgeError(f"--out '{show(out)}' is inside a run's checkpoints; choose another --out")
+    for source in sources:
+        if source and Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise GanforgeError(f"--out '{show(out)}' is the model itself; choose another --out")
 
 
 def _interpolate_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
-    p.add_argument("--seeds", type=int, nargs=2, default=[1, 2], metavar=("A", "B"), help="the two end seeds")
-    p.add_argument("--steps", type=int, default=8, help="images in the strip, ends included (default 8)")
+    p.add_argument("--seeds", type=seed, nargs=2, default=[1, 2], metavar=("A", "B"), help="the two end seeds")
+    p.add_argument("--steps", type=count(limits.INTERPOLATION, low=2), default=8,
+                   help=f"images in the strip, ends included (default 8, at most {limits.INTERPOLATION.high})")
     p.add_argument("--out", default="interpolation.png", help="output PNG")
 
 
@@ -235,11 +362,12 @@ def _interpolate_args(p: argparse.ArgumentParser) -> None:
 def _interpolate(args: argparse.Namespace) -> int:
     from .sampling import save_grid
 
+    _not_into_a_run(args.out, args.model)
     sampler, request = _sampler(args)
     if request.rows or request.columns:
         raise GanforgeError("interpolate walks between two seeds: give --class/--code one value each, not a sweep")
     images = sampler.interpolate(args.seeds[0], args.seeds[1], args.steps, args.truncation, **request.fixed)
-    print(f"wrote {save_grid(images, args.out, nrow=args.steps)}")
+    print(f"wrote {show(save_grid(images, args.out, nrow=args.steps))}")
     return 0
 
 
@@ -263,7 +391,7 @@ def _translate(args: argparse.Namespace) -> int:
     from .translate import Translator, translate_files
     from .utils import ensure_writable_dir, resolve_device
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     translator = Translator(load_generator(args.model, device=device, use_ema=not args.no_ema), device)
     written = translate_files(translator, args.input, ensure_writable_dir(args.out), args.direction, args.domain)
     print(f"wrote {len(written)} translated image(s) to {args.out}")
@@ -275,6 +403,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", metavar="RUN", help="a run directory")
     p.add_argument("out", metavar="OUT_DIR", help="the export directory to write")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA weights")
+    p.add_argument("--overwrite", action="store_true", help="OUT_DIR holds an export: replace it (never a run)")
 
 
 @command("export", "write a run's generator as generator.safetensors + config.json",
@@ -283,8 +412,8 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from .export import export_run
 
-    out = export_run(args.run, args.out, use_ema=not args.no_ema)
-    print(f"exported to {out}")
+    out = export_run(args.run, args.out, use_ema=not args.no_ema, overwrite=args.overwrite)
+    print(f"exported to {show(out)}")
     return 0
 
 
@@ -334,7 +463,8 @@ def _extractor_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true",
                    help="allow downloads: the standard Inception weights and torchvision datasets")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="images per extractor batch")
+    p.add_argument("--batch-size", type=count(limits.EXTRACTOR_BATCH), default=None, metavar="N",
+                   help="images per extractor batch")
     p.add_argument("--data-dir", default="data", metavar="DIR", help="where downloadable datasets live")
     p.add_argument("--no-cache", action="store_true",
                    help="recompute real-image features instead of reading $GANFORGE_CACHE (~/.cache/ganforge)")
@@ -342,7 +472,9 @@ def _extractor_args(p: argparse.ArgumentParser) -> None:
 
 def _extractor_options(args: argparse.Namespace):
     from .metrics import ExtractorOptions
+    from .utils import resolve_device
 
+    resolve_device(args.device, "--device")
     return ExtractorOptions(device=args.device, weights=args.inception_weights, download=args.download,
                             resize=args.resize, batch_size=args.batch_size)
 
@@ -350,12 +482,15 @@ def _extractor_options(args: argparse.Namespace):
 def _check_count(value: int | None, flag: str) -> None:
     if value is not None and value < 2:
         raise GanforgeError(f"{flag} must be >= 2 (metrics compare sets of images), got {value}")
+    if value is not None:
+        limits.check_count(flag, value, limits.EVAL, low=2)
 
 
 def _stats_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", metavar="DATASET", help="a dataset name (mnist-5k, cifar10, ...) or folder:PATH")
     p.add_argument("--out", required=True, metavar="NPZ", help="statistics file to write (mu, sigma + metadata)")
-    p.add_argument("--n", type=int, default=None, help="use this many images (a fixed random subset; default all)")
+    p.add_argument("--n", type=int, default=None,
+                   help=f"use this many images (a fixed random subset; default all, at most {limits.EVAL.high:,})")
     p.add_argument("--features", action="store_true", help="also store the features (needed for kid/pr/dc)")
     _extractor_args(p)
 
@@ -370,6 +505,7 @@ def _stats(args: argparse.Namespace) -> int:
     from .metrics.stats import dataset_features, save_stats
 
     _check_count(args.n, "--n")
+    _not_into_a_run(args.out)
     channels, resolution = 1, 28
     if args.dataset.startswith("folder:"):
         channels, resolution = folder_shape(args.dataset[len("folder:"):])
@@ -392,12 +528,13 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metrics", metavar="LIST",
                    help="comma-separated: fid, kid, is, pr, dc, modes; conditional models: class-fidelity, intra-fid; "
                         "InfoGAN: code-accuracy (default: the extractor's usual set)")
-    p.add_argument("--truncation", type=float, default=None, metavar="PSI",
+    p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
                    help="evaluate the truncated samples `ganforge sample --truncation PSI` draws")
-    p.add_argument("--n", type=int, default=10000, help="generated images (default 10000)")
+    p.add_argument("--n", type=int, default=10000,
+                   help=f"generated images (default 10000, at most {limits.EVAL.high:,}; made in batches)")
     p.add_argument("--n-real", type=int, default=None, metavar="N",
                    help="real images (default: as many as --n, at most the whole dataset)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed: the images `ganforge sample --seed` makes")
+    p.add_argument("--seed", type=seed, default=0, help="noise seed: the images `ganforge sample --seed` makes")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
     p.add_argument("--out", metavar="JSON", help="result file (default: next to the model, eval-<extractor>.json)")
     _extractor_args(p)
@@ -439,12 +576,13 @@ def _eval(args: argparse.Namespace) -> int:
         model = Path(args.model)
         default_out = (model.parent if model.is_file() else model) / f"eval-{result['extractor']['extractor']}.json"
     out = Path(args.out) if args.out else default_out
+    _not_into_a_run(str(out))
     try:
         atomic_write_json(out, result)
     except OSError as exc:
-        raise GanforgeError(f"cannot write '{out}' ({exc.strerror}); choose another --out") from None
+        raise GanforgeError(describe_os_error(exc, out, "write")) from None
     print(format_table(result))
-    print(f"wrote {out}")
+    print(f"wrote {show(out)}")
     return 0
 
 
@@ -454,11 +592,13 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
                    help="ring8, grid25, or both comma-separated (ring8,grid25)")
     p.add_argument("--algorithms", default="gan-paper,gan,unrolled,pacgan,wgan-gp,minibatch",
                    help="comma-separated lab recipes (`ganforge lab --list` shows them); default %(default)s")
-    p.add_argument("--seeds", type=int, default=5, help="seeds per algorithm (default 5)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per run (default: the recipe's)")
+    p.add_argument("--seeds", type=count(limits.LAB_SEEDS), default=5, help="seeds per algorithm (default 5)")
+    p.add_argument("--steps", type=count(limits.STEPS), default=None,
+                   help="training steps per run (default: the recipe's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every run, e.g. --set optim.lr_g=1e-3 (repeatable)")
-    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the number of CPU cores)")
+    p.add_argument("--workers", type=count(limits.WORKERS), default=None,
+                   help="parallel runs (default: the number of CPU cores)")
     p.add_argument("--out", default="lab", help="output folder for lab.json, lab.md and the scatter plots")
     p.add_argument("--list", action="store_true", help="list the datasets and algorithms, then exit")
 
@@ -480,8 +620,11 @@ def _lab(args: argparse.Namespace) -> int:
         return 0
     if not args.datasets:
         raise GanforgeError("name a 2D dataset: ganforge lab ring8 (or ring8,grid25); --list shows them")
-    datasets = [d for d in args.datasets.split(",") if d]
-    recipes = [r for r in args.algorithms.split(",") if r]
+    datasets = [d for d in args.datasets.split(",") if d.strip()]
+    if not datasets:
+        raise GanforgeError(f"no dataset in '{show(args.datasets)}'; name one, e.g. ganforge lab ring8 (or "
+                            f"ring8,grid25)")
+    recipes = [r for r in args.algorithms.split(",") if r.strip()]
     if not recipes:
         raise GanforgeError("--algorithms is empty; name at least one, e.g. --algorithms gan,pacgan")
     if args.steps is not None and args.steps < 1:
@@ -495,7 +638,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ganforge", description="Train, evaluate, inspect and serve GANs.",
         epilog="example:\n  ganforge train                 # the default preset on built-in MNIST\n"
                "  ganforge sample runs/<run> --out grid.png",
@@ -517,26 +660,43 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     args.argv = argv
+    if not hasattr(args, "debug"):
+        args.debug = False
     if not args.debug:  # torch's C++ layer (c10d) logs multi-line traces before our one-line error; --debug keeps them
         os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     if args.command is None:
         parser.print_help()
         return 2
     try:
+        _check_names(args)
         return args.handler(args)
     except GanforgeError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {' '.join(str(exc).split())}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
+    except OSError as exc:  # the OS refused a path (permissions, a full disk, a name too long): the user's to fix
+        if args.debug:
+            raise
+        _say(f"error: {describe_os_error(exc)}")
+        return 2
+    except MemoryError:
+        if args.debug:
+            raise
+        _say("error: out of memory; ask for less (--n, --batch-size, train.batch_size, the model's widths)")
+        return 2
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         if args.debug:
             raise
-        print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback and report it)",
-              file=sys.stderr)
+        if type(exc).__name__ == "OutOfMemoryError":  # torch's, on an accelerator
+            _say("error: the device ran out of memory; ask for less (--n, --batch-size, train.batch_size, the "
+                 "model's widths) or use --device cpu")
+            return 2
+        reason = " ".join(str(exc).split())[:300]
+        _say(f"internal error: {type(exc).__name__}: {reason} (rerun with --debug for the traceback and report it)")
         return 1
 
 

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import difflib
 import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,21 +24,27 @@ from typing import Any
 
 import yaml
 
+from . import files, limits
 from .errors import GanforgeError
+from .limits import Cap
 
 CONFIG_VERSION = 2  # 2: optimiser settings keyed by network name, algorithm sections typed by family
 
 
 def option(default: Any = dataclasses.MISSING, *, factory: Any = dataclasses.MISSING, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
-           choices: tuple[str, ...] | None = None, hint: str = "") -> Any:
+           choices: tuple[str, ...] | None = None, hint: str = "", cap: Cap | None = None) -> Any:
     """A dataclass field with its allowed values: [low, high] (open ends with low_open/high_open) or `choices`.
 
     For a list or dict field the bounds apply to every item or value. `hint` follows the allowed range in the error
-    ("train.threads must be >= 0 (0 = PyTorch's default), got -1").
+    ("train.threads must be >= 0 (0 = PyTorch's default), got -1"). `cap` is a documented cap of
+    `ganforge.limits`: the field's `high`, named with its reason when exceeded ("train.batch_size must be <= 65536
+    (one batch must fit in memory)"). Every float must also be finite.
     """
     metadata = {"low": low, "high": high, "low_open": low_open, "high_open": high_open, "choices": choices,
                 "hint": hint}
+    if cap is not None:
+        metadata.update(high=cap.high, cap_why=cap.why)
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -49,7 +56,7 @@ class DataConfig:
     data_dir: str = "data"
     download: bool = False
     resize: bool = False  # resize a dataset whose resolution differs from the model's, once, at load time
-    load_size: int = option(0, low=0, hint="0 = images at model.resolution, no random crop")  # pix2pix's jitter:
+    load_size: int = option(0, low=0, cap=limits.IMAGE_SIZE, hint="0 = images at model.resolution, no random crop")  # pix2pix's jitter:
     # images loaded at this size, each training batch randomly cropped to model.resolution (pairs alike)
     flip: bool = False  # random horizontal flips of training batches (both halves of a pair alike)
 
@@ -58,11 +65,11 @@ class DataConfig:
 class ModelConfig:
     generator: str = "dcgan"
     discriminator: str = "dcgan"
-    latent_dim: int = option(100, low=1)
-    resolution: int = option(28, low=1)
-    channels: int = option(1, low=1)
-    g_width: int = option(64, low=1)
-    d_width: int = option(64, low=1)
+    latent_dim: int = option(100, low=1, cap=limits.LATENT)
+    resolution: int = option(28, low=1, cap=limits.IMAGE_SIZE)
+    channels: int = option(1, low=1, cap=limits.WIDTH)
+    g_width: int = option(64, low=1, cap=limits.WIDTH)
+    d_width: int = option(64, low=1, cap=limits.WIDTH)
     init: str = "dcgan"
     spectral_norm: bool = False  # spectral normalisation of D's conv/linear layers (Miyato et al. 2018)
     spectral_norm_layers: list[str] = field(default_factory=list)  # ... only these D layers (by name); [] = all
@@ -70,19 +77,19 @@ class ModelConfig:
                          hint="default is the architecture's own")  # D's normalisation layers
     g_norm: str = option("default", choices=("default", "batch", "instance", "none"),
                          hint="default is the architecture's own")  # image-to-image G's normalisation layers
-    input_channels: int = option(0, low=0, hint="0 = model.channels")  # channels of an image-to-image G's input
-    g_depth: int = option(0, low=0, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
-    g_blocks: int = option(6, low=0)  # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
-    d_layers: int = option(3, low=1)  # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
+    input_channels: int = option(0, low=0, cap=limits.WIDTH, hint="0 = model.channels")  # channels of an image-to-image G's input
+    g_depth: int = option(0, low=0, cap=limits.DEPTH, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
+    g_blocks: int = option(6, low=0, cap=limits.DEPTH)  # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
+    d_layers: int = option(3, low=1, cap=limits.DEPTH)  # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
     upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
     domains: list[str] = field(default_factory=list)  # the domains a multi-domain G translates into (StarGAN)
-    label_classes: int = option(0, low=0, hint="0 = no label map")  # classes of a label-map G's input (SPADE)
+    label_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = no label map")  # classes of a label-map G's input (SPADE)
     d_scales: int = option(1, low=1, high=5)  # multi-scale D: PatchGANs on the input at 1, 1/2, ... (pix2pixHD's 3)
-    pack: int = option(1, low=1, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
+    pack: int = option(1, low=1, cap=limits.BATCH, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
-    minibatch_std_group: int = option(4, low=2, hint="a spread needs two samples")  # samples per group (ProGAN's 4)
-    minibatch_discrimination: int = option(0, low=0, hint="0 = off")  # Salimans et al.'s kernels before D's head
-    num_classes: int = option(0, low=0, hint="0 = unconditional")  # class labels G and D are conditioned on
+    minibatch_std_group: int = option(4, low=2, cap=limits.BATCH, hint="a spread needs two samples")  # samples per group (ProGAN's 4)
+    minibatch_discrimination: int = option(0, low=0, cap=limits.WIDTH, hint="0 = off")  # Salimans et al.'s kernels before D's head
+    num_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = unconditional")  # class labels G and D are conditioned on
     g_conditioning: str = "concat"  # how G reads the label: concat (one-hot beside z) or cbn (conditional BatchNorm)
     d_conditioning: str = "concat"  # how D reads the label: concat (a learned label map), projection, or none
 
@@ -141,9 +148,9 @@ class AlgorithmConfig:
 @dataclass
 class RegularizeConfig:
     penalties: dict[str, float] = option(factory=dict, low=0.0, hint="0 = off")  # name -> weight, e.g. {gp: 10}
-    every: dict[str, int] = option(factory=dict, low=1)  # lazy regularisation: name -> its own phase every N steps
+    every: dict[str, int] = option(factory=dict, low=1, cap=limits.STEPS)  # lazy regularisation: name -> its own phase every N steps
     instance_noise: float = option(0.0, low=0.0)  # std of Gaussian noise added to D's inputs, annealed linearly to 0
-    instance_noise_steps: int | None = option(None, low=1)  # ... over this many steps (default: the whole run)
+    instance_noise_steps: int | None = option(None, low=1, cap=limits.STEPS)  # ... over this many steps (default: the whole run)
     orthogonal: float = option(0.0, low=0.0, hint="0 = off")  # BigGAN's orthogonal regularisation of G's weights
 
 
@@ -156,24 +163,24 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int | None = option(None, low=1)  # generator updates; derived from epochs when unset
-    epochs: float | None = option(None, low=0.0, low_open=True)
-    batch_size: int = option(64, low=1)
-    seed: int = 0
+    steps: int | None = option(None, low=1, cap=limits.STEPS)  # generator updates; derived from epochs when unset
+    epochs: float | None = option(None, low=0.0, low_open=True, cap=limits.EPOCHS)
+    batch_size: int = option(64, low=1, cap=limits.BATCH)
+    seed: int = option(0, low=0, high=limits.MAX_SEED, hint="the seeds torch accepts")
     device: str = "auto"
     ema: bool = True
     ema_decay: float = option(0.999, low=0.0, high=1.0, high_open=True)
-    log_every: int = option(10, low=1)
-    sample_every: int = option(500, low=1)
-    checkpoint_every: int = option(500, low=1)
-    keep_checkpoints: int = option(2, low=1)
-    num_samples: int = option(64, low=1)
+    log_every: int = option(10, low=1, cap=limits.STEPS)
+    sample_every: int = option(500, low=1, cap=limits.STEPS)
+    checkpoint_every: int = option(500, low=1, cap=limits.STEPS)
+    keep_checkpoints: int = option(2, low=1, cap=limits.KEEP)
+    num_samples: int = option(64, low=1, cap=limits.PREVIEW)
     backend: str = option("auto", choices=("auto", "gloo", "nccl"))  # multi-process only: gloo on CPU, nccl on CUDA
     sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
-    dist_timeout: float = option(300.0, low=0.0, low_open=True)  # seconds to wait at the rendezvous and collectives
+    dist_timeout: float = option(300.0, low=0.0, low_open=True, high=7 * 86400.0, hint="seconds")  # seconds to wait at the rendezvous and collectives
     channels_last: bool | None = None  # NHWC layout for convolutional nets; unset: on the CPU only, where measured
     compile: bool = False  # torch.compile the networks at start-up (timed apart; eager again if it fails)
-    threads: int = option(0, low=0, hint="0 = PyTorch's default")  # torch intra-op threads
+    threads: int = option(0, low=0, cap=limits.THREADS, hint="0 = PyTorch's default")  # torch intra-op threads
 
     def check(self, prefix: str) -> None:
         if self.steps is None and self.epochs is None:
@@ -182,9 +189,9 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = option(0, low=0, hint="0 = off")  # evaluate every N steps (rank 0, EMA generator when kept)
+    every: int = option(0, low=0, cap=limits.STEPS, hint="0 = off")  # evaluate every N steps (rank 0, EMA generator when kept)
     metrics: list[str] = field(default_factory=lambda: ["fid"])  # names from the metrics registries
-    n: int = option(2000, low=2, hint="metrics compare sets of images")  # generated images per evaluation
+    n: int = option(2000, low=2, cap=limits.EVAL, hint="metrics compare sets of images")  # generated images per evaluation
     extractor: str = ""  # empty: lenet-mnist for gray data, inception otherwise
 
     def check(self, prefix: str) -> None:
@@ -231,7 +238,7 @@ def parse_override(text: str) -> dict[str, Any]:
         raise GanforgeError(f"--set '{text}' has an empty key part; use section.key=value")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):  # ValueError: an int past Python's 4,300 digits
         value = raw
     nested: dict[str, Any] = {parts[-1]: value}
     for part in reversed(parts[:-1]):
@@ -241,18 +248,24 @@ def parse_override(text: str) -> dict[str, Any]:
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise GanforgeError(f"config file '{path}' does not exist; pass the path of a YAML file to --config")
+    if not path.is_file() and files.is_utf8(str(path)):
+        raise GanforgeError(f"config file '{files.show(path)}' does not exist; pass the path of a YAML file to "
+                            f"--config")
+    text = files.read_text(path, "config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise GanforgeError(f"config file '{path}' is not valid YAML{where}; fix the syntax") from None
+        raise GanforgeError(f"config file '{files.show(path)}' is not valid YAML{where}; fix the syntax") from None
+    except (RecursionError, ValueError):  # ValueError: an int past Python's 4,300 digits
+        raise GanforgeError(f"config file '{files.show(path)}' nests too deeply or holds a number too long to be "
+                            f"a config") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise GanforgeError(f"config file '{path}' must hold a mapping of sections (data:, model:, train:, ...)")
+        raise GanforgeError(f"config file '{files.show(path)}' must hold a mapping of sections (data:, model:, "
+                            f"train:, ...)")
     return upgrade_layer(data)
 
 
@@ -302,7 +315,7 @@ def config_from_dict(data: dict[str, Any], algorithm_type: type[AlgorithmConfig]
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise GanforgeError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {data!r}")
+        raise GanforgeError(f"config section '{prefix.rstrip('.') or 'root'}' must be a mapping, got {_short(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     flattened = next((f for f in fields.values() if f.metadata.get("flatten")), None)
@@ -331,7 +344,10 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 def _checked(spec: dataclasses.Field, value: Any, key: str) -> Any:
     """The value if it lies in the field's declared range; otherwise one line naming the key and what is allowed."""
     meta = spec.metadata
-    if not meta or value is None:
+    if value is None:
+        return value
+    _check_finite(value, key)
+    if not meta:
         return value
     if isinstance(value, dict):
         items = [(f"{key}.{name}", item) for name, item in value.items()]
@@ -341,11 +357,25 @@ def _checked(spec: dataclasses.Field, value: Any, key: str) -> Any:
         items = [(key, value)]
     for where, item in items:
         if meta.get("choices") is not None and item not in meta["choices"]:
-            raise GanforgeError(f"{where} must be one of {', '.join(meta['choices'])}, got {item!r}")
+            raise GanforgeError(f"{where} must be one of {', '.join(meta['choices'])}, got {_short(item)}")
         if isinstance(item, (int, float)) and not _in_range(item, meta):
+            if meta.get("cap_why") is not None and item > meta["high"]:  # over a documented cap: say which
+                why = f" ({meta['cap_why']})" if meta["cap_why"] else ""
+                raise GanforgeError(f"{where} must be <= {_number(meta['high'])}{why}, got {_short(item)}")
+            shown = meta if meta.get("cap_why") is None else {**meta, "high": None}  # below: the low end
             hint = f" ({meta['hint']})" if meta.get("hint") else ""
-            raise GanforgeError(f"{where} must be {_describe_range(meta)}{hint}, got {item!r}")
+            raise GanforgeError(f"{where} must be {_describe_range(shown)}{hint}, got {_short(item)}")
     return value
+
+
+def _check_finite(value: Any, key: str) -> None:
+    """Every float in a config is finite, whether its field declares a range or not."""
+    items = value.items() if isinstance(value, dict) else ((None, v) for v in value) if isinstance(
+        value, (list, tuple)) else ((None, value),)
+    for name, item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            where = key if name is None else f"{key}.{name}"
+            raise GanforgeError(f"{where} must be a finite number, got {item!r}")
 
 
 def _in_range(value: float, meta: dict[str, Any]) -> bool:
@@ -358,12 +388,22 @@ def _in_range(value: float, meta: dict[str, Any]) -> bool:
 
 
 def _describe_range(meta: dict[str, Any]) -> str:
-    low, high = meta.get("low"), meta.get("high")
+    low, high = _number(meta.get("low")), _number(meta.get("high"))
     if low is not None and high is not None:
-        return f"in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
+        return f"in {'(' if meta['low_open'] else '['}{low}, {high}{')' if meta['high_open'] else ']'}"
     if low is not None:
-        return f"{'>' if meta['low_open'] else '>='} {low:g}"
-    return f"{'<' if meta['high_open'] else '<='} {high:g}"
+        return f"{'>' if meta['low_open'] else '>='} {low}"
+    return f"{'<' if meta['high_open'] else '<='} {high}"
+
+
+def _number(value: float | None) -> str | None:
+    """A bound as a message writes it: whole numbers in full (1_000_000_000), fractions as %g."""
+    if value is None:
+        return None
+    if isinstance(value, int) or float(value).is_integer():
+        whole = int(value)
+        return f"{whole:_}" if abs(whole) >= 10**6 else str(whole)
+    return f"{value:g}"
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
@@ -382,18 +422,18 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(choice, value, key)
             except GanforgeError as exc:
                 errors.append(str(exc))
-        raise GanforgeError(errors[0] if errors else f"config key '{key}' has an invalid value {value!r}")
+        raise GanforgeError(errors[0] if errors else f"config key '{key}' has an invalid value {_short(value)}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
             else:
-                raise GanforgeError(f"config key '{key}' must be a list, got {value!r}")
+                raise GanforgeError(f"config key '{key}' must be a list, got {_short(value)}")
         (item,) = typing.get_args(hint)[:1] or (Any,)
         return origin(_coerce(item, v, key) for v in value)
     if origin is dict:
         if not isinstance(value, dict):
-            raise GanforgeError(f"config key '{key}' must be a mapping, got {value!r}")
+            raise GanforgeError(f"config key '{key}' must be a mapping, got {_short(value)}")
         value_hint = (typing.get_args(hint) or (Any, Any))[1]
         return {str(k): _coerce(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if hint is Any:
@@ -401,27 +441,44 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise GanforgeError(f"config key '{key}' must be true or false, got {value!r}")
+        raise GanforgeError(f"config key '{key}' must be true or false, got {_short(value)}")
     if hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise GanforgeError(f"config key '{key}' must be a whole number, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise GanforgeError(f"config key '{key}' must be a whole number, got {value!r}")
+        raise GanforgeError(f"config key '{key}' must be a whole number, got {_short(value)}")
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
             try:
                 return float(value)
+            except OverflowError:
+                raise GanforgeError(f"config key '{key}' must be a finite number, got {_short(value)}") from None
             except ValueError:
                 pass
-        raise GanforgeError(f"config key '{key}' must be a number, got {value!r}")
+        raise GanforgeError(f"config key '{key}' must be a number, got {_short(value)}")
     if hint is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise GanforgeError(f"config key '{key}' must be text, got {value!r}")
+            text = str(value)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise GanforgeError(f"config key '{key}' holds bytes that are not valid UTF-8; use UTF-8 text"
+                                    ) from None
+            return text
+        raise GanforgeError(f"config key '{key}' must be text, got {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """A bad value as a message shows it: its repr, cut when long (a 10,000-digit number, a pasted file)."""
+    try:
+        text = repr(value)
+    except ValueError:  # ints past the interpreter's digit limit refuse str()
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def _to_dict(obj: Any) -> Any:

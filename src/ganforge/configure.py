@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import augment, data, losses, metrics, models, regularizers
+from . import augment, data, limits, losses, metrics, models, regularizers
 from .config import CONFIG_VERSION, Config, config_from_dict, deep_merge, load_yaml, parse_override, upgrade_saved
 from .errors import GanforgeError
 from .families import FAMILIES, Family
@@ -75,3 +75,38 @@ def validate(config: Config, images: bool = True) -> None:
     metrics.check_config(config)
     if config.train.device != "auto":
         resolve_device(config.train.device)
+    m, t = config.model, config.train
+    size = max(m.resolution, config.data.load_size)
+    pixels = m.channels * size * size
+    for key, count in (("train.batch_size", t.batch_size), ("train.num_samples", t.num_samples)):
+        if count * pixels > limits.MAX_ELEMENTS:
+            raise GanforgeError(f"{key}={count} images of {m.channels}x{size}x{size} make one tensor of "
+                                f"{count * pixels:,} values, more than the "
+                                f"{limits.MAX_ELEMENTS:,} ganforge allows; lower {key} or the resolution")
+
+
+MAX_PARAMETERS = 2**31  # 8 GiB of float32 weights across a family's networks: past any model ganforge targets
+
+
+def check_buildable(config: Config) -> dict[str, int]:
+    """Build the family's networks on torch's meta device (shapes only, no memory) and count their parameters:
+    what `--dry-run` checks beyond the config itself. A config the architectures cannot build is one line."""
+    import torch
+
+    family = FAMILIES.get(config.algorithm.name)
+    try:
+        with torch.device("meta"):
+            nets = family.build_networks(config)
+    except GanforgeError:
+        raise
+    except Exception as exc:  # an architecture refusing a shape it cannot build (its own messages vary)
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise GanforgeError(f"the {config.algorithm.name} family cannot build its networks from this config "
+                            f"({reason}); check model.resolution, model.channels and the widths") from None
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in nets.items()}
+    if sum(counts.values()) > MAX_PARAMETERS:
+        sizes = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+        raise GanforgeError(f"this config builds {sum(counts.values()):,} parameters ({sizes}), more than the "
+                            f"{MAX_PARAMETERS:,} (8 GiB of weights) ganforge accepts; lower model.g_width, "
+                            f"model.d_width or model.latent_dim")
+    return counts

@@ -9,6 +9,7 @@ sweeps its columns (the classic InfoGAN figure: rows = c1, columns = c2 from -2 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ import torch
 from torch import nn
 
 from .data.images import to_uint8
+from . import limits
 from .errors import GanforgeError
+from .limits import check_count
 from .inputs import ClassLabel, GeneratorInputs, InputSpec, Latent, _Categorical
 
 Tensor = torch.Tensor
@@ -98,8 +101,10 @@ def _add(request: Request, name: str, spec: InputSpec, text: str, flag: str) -> 
             request.fixed[name] = float(spec.value(name, float(text), 1)[0])
             return
         high, _, steps = rest.partition(":")
-        sweep = torch.linspace(float(low), float(high), int(steps) if steps else DEFAULT_SWEEP_STEPS).tolist()
-    except ValueError:
+        count = int(steps) if steps else DEFAULT_SWEEP_STEPS
+        check_count(f"{flag}'s sweep steps", count, limits.SWEEP, low=2)
+        sweep = torch.linspace(float(low), float(high), count).tolist()
+    except (ValueError, OverflowError):
         raise GanforgeError(f"{flag} takes a number or a range LOW:HIGH[:STEPS] (e.g. -2:2), got '{text}'") from None
     if len(sweep) < 2 or not all(math.isfinite(v) for v in sweep):
         raise GanforgeError(f"{flag}: a sweep needs finite ends and at least 2 steps, got '{text}'")
@@ -167,13 +172,40 @@ def make_grid_image(images: Tensor, nrow: int | None = None, padding: int = 2):
 
 
 def save_grid(images: Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """The images as one grid PNG at `path` (any format PIL knows from the extension), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    image = make_grid_image(images, nrow)
+    return save_image(image, path)
+
+
+def save_image(image, path: Path) -> Path:
+    """A PIL image written atomically (a reader never sees half a file); bad paths are one line."""
+    import io
+
+    from .files import describe_os_error, show
+    from .utils import atomic_write_bytes
+
+    buffer = io.BytesIO()
     try:
-        make_grid_image(images, nrow).save(path)
-    except (OSError, ValueError) as exc:
-        raise GanforgeError(f"cannot write image '{path}' ({exc}); check the path and its extension (.png)") from None
+        image.save(buffer, format=_image_format(path))
+    except (OSError, ValueError, KeyError) as exc:
+        raise GanforgeError(f"cannot write image '{show(path)}' ({str(exc)[:80]}); check its extension (.png)"
+                            ) from None
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise GanforgeError(describe_os_error(exc, path, "write image")) from None
     return path
+
+
+def _image_format(path: Path) -> str:
+    from PIL import Image
+
+    Image.init()
+    format_name = Image.EXTENSION.get(path.suffix.lower())
+    if format_name is None:
+        raise GanforgeError(f"cannot write image '{path.name}': unknown extension '{path.suffix}'; use .png")
+    return format_name
 
 
 class Sampler:
@@ -186,32 +218,54 @@ class Sampler:
         self.batch_size = batch_size
 
     @torch.inference_mode()
-    def decode(self, values: dict[str, Tensor]) -> Tensor:
-        """Inputs (n of each) -> uint8 images (n, C, H, W) on the CPU, in batches."""
+    def decode_batches(self, values: dict[str, Tensor]) -> Iterator[Tensor]:
+        """Inputs (n of each) -> uint8 images (at most batch_size, C, H, W) on the CPU, one batch at a time."""
         n = next(iter(values.values())).shape[0]
-        out = []
         for start in range(0, n, self.batch_size):
             chunk = {k: v[start:start + self.batch_size].to(self.device) for k, v in values.items()}
-            out.append(to_uint8(self.generator(**chunk)).cpu())
-        return torch.cat(out)
+            yield to_uint8(self.generator(**chunk)).cpu()
+
+    def decode(self, values: dict[str, Tensor]) -> Tensor:
+        """Inputs (n of each) -> uint8 images (n, C, H, W) on the CPU, in batches."""
+        return torch.cat(list(self.decode_batches(values)))
+
+    def cells(self, n: int, request: Request | None = None) -> int:
+        """How many images `grid(n, ..., request)` makes: n, times the rows and columns a sweep adds."""
+        request = request or Request()
+        rows = len(request.rows[1]) if request.rows else 1
+        columns = len(request.columns[1]) if request.columns else 1
+        return rows * columns if request.rows and request.columns else n * rows * columns
+
+    def _check_request(self, n: int, request: Request | None, cap: limits.Cap, what: str) -> None:
+        check_count("--n", n, cap)
+        total = self.cells(n, request)
+        if total > cap.high:
+            raise GanforgeError(f"this request makes {total:,} images ({what}), more than the {cap.high:,} allowed "
+                                f"({cap.why}); lower --n or sweep fewer values")
 
     def grid(self, n: int, seed: int = 0, request: Request | None = None,
              truncation: float | None = None) -> tuple[Tensor, int | None]:
-        """The images of `plan_grid` and the grid's row length."""
-        if n < 1:
-            raise GanforgeError(f"--n must be >= 1, got {n}")
+        """The images of `plan_grid` and the grid's row length (at most limits.GRID images)."""
+        self._check_request(n, request, limits.GRID, "one grid")
         values, nrow = plan_grid(self.inputs, n, seed, request, truncation)
         return self.decode(values), nrow
 
+    def stream(self, n: int, seed: int = 0, request: Request | None = None,
+               truncation: float | None = None) -> Iterator[Tensor]:
+        """The images of `grid` (the same ones, in order) in batches, never all in memory: for --separate, up to
+        limits.SEPARATE images. Only the inputs are planned at once (n small vectors)."""
+        self._check_request(n, request, limits.SEPARATE, "one file each")
+        values, _ = plan_grid(self.inputs, n, seed, request, truncation)
+        return self.decode_batches(values)
+
     def sample(self, n: int, seed: int = 0, truncation: float | None = None, **fixed: Any) -> Tensor:
         """n images from `seed`; keyword arguments fix declared inputs (label=3, c2=0.5)."""
-        return self.grid(n, seed, Request(fixed=fixed), truncation)[0]
+        return torch.cat(list(self.stream(n, seed, Request(fixed=fixed), truncation)))
 
     def interpolate(self, seed_a: int, seed_b: int, steps: int, truncation: float | None = None,
                     **fixed: Any) -> Tensor:
         """A spherical walk in z from seed_a's sample to seed_b's; every other input is seed_a's (or fixed)."""
-        if steps < 2:
-            raise GanforgeError(f"--steps must be >= 2, got {steps}")
+        check_count("--steps", steps, limits.INTERPOLATION, low=2)
         a = seeded_inputs(self.inputs, 1, seed_a, truncation)
         b = seeded_inputs(self.inputs, 1, seed_b, truncation)
         t = torch.linspace(0, 1, steps)

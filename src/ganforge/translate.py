@@ -16,7 +16,9 @@ from torch import nn
 from .data.folder import IMAGE_SUFFIXES, image_files, read_image
 from .data.images import to_uint8
 from .data.translation import read_label_map
+from . import limits
 from .errors import GanforgeError
+from .files import show
 from .families.translation import source_input
 from .inputs import Choice, GivenInput, ImageInput, LabelMap
 
@@ -27,12 +29,28 @@ def read_source(path: Path, spec: GivenInput) -> Tensor:
     """One file as the stored form of what the model takes: uint8 (C, H, W) in the model's channels, or a label
     map's int64 (1, H, W) class indices."""
     readers = {ImageInput: lambda: read_image(path, None, spec.channels), LabelMap: lambda: read_label_map(path)}
+    _check_size(path)
     try:
         return torch.from_numpy(readers[type(spec)]().copy())
     except GanforgeError:
         raise
     except Exception:  # PIL raises many types for corrupt files
         raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
+
+
+def _check_size(path: Path) -> None:
+    """Refuse an image too large to translate from its header alone, before any pixel is decoded."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:  # PIL raises many types for corrupt files (and DecompressionBombError for huge ones)
+        raise GanforgeError(f"cannot read image '{show(path)}'; it is corrupt, not an image, or too large"
+                            ) from None
+    if max(width, height) > limits.IMAGE_SIZE.high:
+        raise GanforgeError(f"image '{show(path)}' is {width}x{height}, larger than the {limits.IMAGE_SIZE.high} "
+                            f"pixels a side ganforge translates; shrink it first")
 
 
 class Translator:
@@ -90,7 +108,7 @@ def input_files(path: str | Path) -> list[Path]:
 def translate_files(translator: Translator, source: str | Path, out_dir: Path, direction: str | None = None,
                     domain: str | None = None) -> list[Path]:
     """Translate every image of `source` into `out_dir` (same relative names, .png); unreadable files are named."""
-    from .sampling import make_grid_image
+    from .sampling import make_grid_image, save_image
 
     root = Path(source)
     written = []
@@ -104,6 +122,6 @@ def translate_files(translator: Translator, source: str | Path, out_dir: Path, d
         relative = path.name if root.is_file() else path.relative_to(root)
         target = (out_dir / relative).with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)
-        make_grid_image(output[None], nrow=1, padding=0).save(target)
+        save_image(make_grid_image(output[None], nrow=1, padding=0), target)
         written.append(target)
     return written

@@ -15,17 +15,29 @@ import torch
 from .errors import GanforgeError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA when present, else CPU; an explicit device that is not available is a user error."""
+def resolve_device(name: str = "auto", key: str = "train.device") -> torch.device:
+    """'auto' picks CUDA when present, else CPU; an explicit device that is not available is a user error, named by
+    `key` (the config key or the CLI flag it came from)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    fix = "--set train.device=cpu" if key == "train.device" else f"{key} cpu"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise GanforgeError(f"unknown device '{name}' for train.device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanforgeError(f"train.device is '{name}' but CUDA is not available here; use --set train.device=cpu")
-    return device
+    except (RuntimeError, ValueError, TypeError):
+        raise GanforgeError(f"unknown device '{name}' for {key}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GanforgeError(f"{key} is '{name}' but CUDA is not available here; use {fix}")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise GanforgeError(f"{key} is '{name}' but this machine has {count} CUDA device(s) (cuda:0"
+                                f"{f'..cuda:{count - 1}' if count > 1 else ''}); pick one of them")
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise GanforgeError(f"{key} is '{name}', a device that does not exist here; use auto, cpu, cuda or cuda:N")
 
 
 def is_channels_last(t: torch.Tensor) -> bool:

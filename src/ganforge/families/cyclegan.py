@@ -40,7 +40,7 @@ class CycleSettings(TranslationSettings):
     cycle_weight: float = option(10.0, low=0.0)  # lambda of the cycle-consistency term
     identity_weight: float = option(0.5, low=0.0, hint="x cycle_weight; 0 = off")  # the paper's 0.5 lambda
     cycle_distance: str = option("l1", choices=tuple(DISTANCES))
-    pool_size: int = option(50, low=0, hint="0 = D sees only the newest fakes")
+    pool_size: int = option(50, low=0, high=10000, hint="0 = D sees only the newest fakes")
 
 
 @dataclass
@@ -48,7 +48,7 @@ class DiscoSettings(CycleSettings):
     cycle_weight: float = option(1.0, low=0.0)
     identity_weight: float = option(0.0, low=0.0, hint="x cycle_weight; 0 = off")
     cycle_distance: str = option("mse", choices=tuple(DISTANCES))
-    pool_size: int = option(0, low=0, hint="0 = D sees only the newest fakes")
+    pool_size: int = option(0, low=0, high=10000, hint="0 = D sees only the newest fakes")
 
 
 class TwoWayGenerator(nn.Module):

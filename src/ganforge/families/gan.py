@@ -38,8 +38,8 @@ Scorer = Callable[..., Tensor]
 
 @dataclass
 class TwoPhaseSettings(AlgorithmConfig):
-    d_steps: int = option(1, low=1)
-    g_steps: int = option(1, low=1)
+    d_steps: int = option(1, low=1, high=1000)
+    g_steps: int = option(1, low=1, high=1000)
     reuse_fakes: bool = True  # phase G scores the fakes phase D drew (as pytorch/examples); False draws fresh noise
     balance_threshold: float = option(0.0, low=0.0, hint="0 = off")  # skip D's step while its loss is below this
 

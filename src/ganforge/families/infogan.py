@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import Config, option
 from ..errors import GanforgeError
+from ..limits import LABEL_CLASSES
 from ..inputs import CategoricalCode, ContinuousCode, GeneratorInputs, Latent
 from ..models import build_split_discriminator
 from ..models.conditioning import concat_backbone
@@ -30,8 +31,8 @@ Tensor = torch.Tensor
 
 @dataclass
 class InfoGANSettings(TwoPhaseSettings):
-    categories: int = option(10, low=2)  # the categorical code c1's categories
-    continuous: int = option(2, low=0)  # continuous codes c2, c3, ...
+    categories: int = option(10, low=2, cap=LABEL_CLASSES)  # the categorical code c1's categories
+    continuous: int = option(2, low=0, high=64)  # continuous codes c2, c3, ...
     info_categorical: float = option(1.0, low=0.0)  # lambda of the categorical code's term
     info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (smaller, as the paper)
     noise: str = option("normal", choices=("normal", "uniform"))  # z's distribution (the paper's code: uniform)

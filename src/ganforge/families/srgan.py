@@ -19,6 +19,7 @@ from torch import nn
 
 from ..config import Config, option
 from ..errors import GanforgeError
+from ..limits import STEPS
 from .base import FAMILIES, Phase, TrainingContext
 from .translation import TranslationFamily, TranslationSettings, tile_columns
 
@@ -27,7 +28,7 @@ Tensor = torch.Tensor
 
 @dataclass
 class SRGANSettings(TranslationSettings):
-    pretrain_steps: int = option(1000, low=0)  # SRResNet steps (pixel MSE only) before D joins
+    pretrain_steps: int = option(1000, low=0, cap=STEPS)  # SRResNet steps (pixel MSE only) before D joins
     content: str = option("features", choices=("features", "pixel"))  # the content loss after pre-training
     feature_extractor: str = "lenet-mnist"  # whose features the content loss compares (the paper: VGG19)
     feature_scale: float = option(0.08, low=0.0, low_open=True)  # brings the feature MSE to the pixel MSE's size

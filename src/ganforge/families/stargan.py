@@ -31,7 +31,7 @@ class StarGANSettings(AlgorithmConfig):
     cls_weight: float = option(1.0, low=0.0)  # lambda_cls: the domain-classification terms
     rec_weight: float = option(10.0, low=0.0)  # lambda_rec: the reconstruction term
     gp_weight: float = option(10.0, low=0.0)  # lambda_gp: the gradient penalty
-    n_critic: int = option(5, low=1)  # critic updates per generator update
+    n_critic: int = option(5, low=1, high=1000)  # critic updates per generator update
 
 
 @FAMILIES.register("stargan", help="StarGAN (Choi et al. 2018): one G for many domains, D with real/fake and domain "

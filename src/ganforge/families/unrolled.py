@@ -29,7 +29,7 @@ UNROLL_UPDATES: Registry[UnrollUpdate] = Registry("unrolled optimiser rule")
 
 @dataclass
 class UnrolledSettings(TwoPhaseSettings):
-    unroll_steps: int = option(5, low=1)  # k look-ahead steps of D inside G's loss
+    unroll_steps: int = option(5, low=1, high=100)  # k look-ahead steps of D inside G's loss
     unroll_second_order: bool = True  # backpropagate through the look-ahead (False: first-order only)
 
 

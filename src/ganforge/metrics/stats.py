@@ -19,6 +19,7 @@ import torch
 
 from ..data import load_dataset
 from ..errors import GanforgeError
+from ..files import describe_os_error, show
 from ..utils import atomic_write_bytes
 from .extractors import Extractor, say_once
 from .scores import FeatureSet, check_features
@@ -76,7 +77,8 @@ def save_stats(path: str | Path, features: FeatureSet, meta: dict[str, Any], wit
     try:
         atomic_write_bytes(path, buffer.getvalue())
     except OSError as exc:
-        raise GanforgeError(f"cannot write statistics to '{path}' ({exc.strerror}); choose another --out") from None
+        raise GanforgeError(f"cannot write statistics to '{show(path)}' ({describe_os_error(exc).split(': ', 1)[-1]}); "
+                            f"choose another --out") from None
     return path
 
 
@@ -84,25 +86,73 @@ def load_stats(path: str | Path) -> RealSet:
     """Read an npz of ours or pytorch-fid's (mu/sigma only); never unpickles."""
     path = Path(path)
     if not path.is_file():
-        raise GanforgeError(f"statistics file '{path}' does not exist; make one with `ganforge stats DATASET --out "
-                            f"{path.name}`")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise GanforgeError(f"cannot read statistics file '{path}' ({str(exc)[:120]}); it is not an npz of "
-                            f"mu/sigma: make it again with `ganforge stats`") from None
+        raise GanforgeError(f"statistics file '{show(path)}' does not exist; make one with `ganforge stats DATASET "
+                            f"--out {show(path.name)}`")
+    arrays = _read_npz(path)
     if "mu" not in arrays or "sigma" not in arrays:
-        raise GanforgeError(f"statistics file '{path}' has no mu/sigma arrays; make it with `ganforge stats`")
-    meta: dict[str, Any] = {key: arrays[f"meta_{key}"].tolist() for key in _META_KEYS if f"meta_{key}" in arrays}
+        raise GanforgeError(f"statistics file '{show(path)}' has no mu/sigma arrays; make it with `ganforge stats`")
+    _check_stats_arrays(arrays, path)
+    try:
+        meta: dict[str, Any] = {key: arrays[f"meta_{key}"].tolist() for key in _META_KEYS if f"meta_{key}" in arrays}
+    except (ValueError, TypeError):
+        raise GanforgeError(f"statistics file '{show(path)}' holds metadata that is not plain values; make it again "
+                            f"with `ganforge stats`") from None
     meta["path"] = str(path)
     features = arrays.get("features")
     logits = arrays.get("logits")
-    count = int(meta.get("n", 0) or 0)
+    count = meta.get("n") if isinstance(meta.get("n"), int) and not isinstance(meta.get("n"), bool) else 0
     real = FeatureSet(features=None if features is None else check_features(features, "real"),
                       logits=None if logits is None else logits.astype(np.float64),
                       mu=arrays["mu"].astype(np.float64), sigma=arrays["sigma"].astype(np.float64), count=count)
     return RealSet(real, meta)
+
+
+MAX_NPZ_BYTES = 8 * 2**30  # one array of a statistics file, uncompressed: 1M features of 2048 floats fit
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an npz, never unpickling, refusing damaged archives and arrays too large to hold (an npz
+    declares its sizes, so a zip bomb is refused before it is inflated)."""
+    def damaged(reason: str) -> GanforgeError:
+        return GanforgeError(f"cannot read statistics file '{show(path)}' ({reason}); it is not an npz of "
+                             f"mu/sigma: make it again with `ganforge stats`")
+
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise damaged("a single .npy array, not an npz archive")
+        with data:
+            for info in data.zip.infolist():
+                if info.file_size > MAX_NPZ_BYTES:
+                    raise damaged(f"'{info.filename}' would take {info.file_size / 2**30:.0f} GiB")
+            return {key: data[key] for key in data.files}
+    except GanforgeError:
+        raise
+    except Exception as exc:  # zipfile, zlib, numpy and the OS each raise their own types for a damaged file
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise damaged(reason) from None
+
+
+def _check_stats_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    """mu is a vector of d numbers, sigma d x d, features (when there) n x d: all finite."""
+    mu, sigma = arrays["mu"], arrays["sigma"]
+    problem = None
+    if mu.ndim != 1 or mu.size == 0 or not np.issubdtype(mu.dtype, np.number):
+        problem = f"mu has shape {mu.shape} and type {mu.dtype}, not a vector of numbers"
+    elif sigma.shape != (mu.size, mu.size) or not np.issubdtype(sigma.dtype, np.number):
+        problem = f"sigma has shape {sigma.shape}, not {(mu.size, mu.size)}"
+    elif not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        problem = "mu or sigma holds NaN or infinite values"
+    for key in ("features", "logits"):
+        array = arrays.get(key)
+        if problem is None and array is not None and (array.ndim != 2 or not np.issubdtype(array.dtype, np.number)):
+            problem = f"{key} has shape {array.shape}, not (images, dimensions)"
+    features = arrays.get("features")
+    if problem is None and features is not None and features.shape[1] != mu.size:
+        problem = f"features have {features.shape[1]} dimensions but mu has {mu.size}"
+    if problem is not None:
+        raise GanforgeError(f"statistics file '{show(path)}' is damaged: {problem}; make it again with "
+                            f"`ganforge stats`")
 
 
 def check_compatible(meta: dict[str, Any], extractor: Extractor) -> None:

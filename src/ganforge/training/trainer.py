@@ -6,7 +6,6 @@ run directory (config.json, metrics.jsonl, sample grids, checkpoints) and resume
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -19,12 +18,13 @@ from typing import Any
 
 import torch
 
-from ..checkpoints import (capture_rng, latest_checkpoint, list_checkpoints, load_checkpoint, restore_rng,
-                           save_checkpoint)
+from ..checkpoints import (capture_rng, latest_checkpoint, list_checkpoints, list_problems, load_checkpoint,
+                           restore_rng, save_checkpoint, saved_config, section, tensor_mismatches)
 from ..config import Config, config_differences
 from ..configure import build_config, load_config, validate
 from ..data import center_crop, is_image, load_dataset, make_stream, normalize, random_crop_flip
 from ..errors import GanforgeError
+from ..files import claim_run_dir, read_json, release_claim, show
 from ..families import FAMILIES
 from ..sampling import save_grid
 from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
@@ -53,23 +53,30 @@ class Trainer(PhaseLoop):
     """Holds the networks, optimisers, data stream and RNGs of one run; `fit()` trains to `total_steps`."""
 
     def __init__(self, config: Config, run_dir: str | Path, checkpoint: str | Path | None = None,
-                 progress: bool = True, quiet: bool = False) -> None:
-        created = not Path(run_dir).exists()
+                 progress: bool = True, quiet: bool = False, overwrite: bool = False) -> None:
+        self._claim: tuple[Path, bool] | None = None
         try:
-            self._setup(config, Path(run_dir), checkpoint, progress, quiet)
+            self._setup(config, Path(run_dir), checkpoint, progress, quiet, overwrite)
         except BaseException:
-            if created:  # a run that failed to start leaves no empty folder behind
-                with contextlib.suppress(OSError):
-                    Path(run_dir).rmdir()
+            if self._claim is not None:  # a run that failed to start leaves no folder (nor claim) behind
+                release_claim(*self._claim)
             raise
 
     def _setup(self, config: Config, run_dir: Path, checkpoint: str | Path | None, progress: bool,
-               quiet: bool) -> None:
+               quiet: bool, overwrite: bool) -> None:
         self.config = config
         t = config.train
         self.dist, self.device = distributed.setup(t.backend, t.device, t.dist_timeout)
         self.is_main = self.dist.is_main
-        self.run_dir = ensure_writable_dir(run_dir, "run directory") if self.is_main else run_dir
+        self.run_dir = run_dir
+        if self.is_main and checkpoint is None:  # a new run claims its folder; it never trains over another run
+            marker = (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+            self.run_dir, created, moved = claim_run_dir(run_dir, marker, overwrite)
+            self._claim = (self.run_dir, created)
+            if moved is not None and not quiet:
+                print(f"moved the previous run in {show(run_dir)} to {show(moved)} (--overwrite)", file=sys.stderr)
+        elif self.is_main:
+            self.run_dir = ensure_writable_dir(run_dir, "run directory")
         self.quiet = quiet or not self.is_main
         self.progress = progress and not self.quiet and sys.stderr.isatty()
         if t.batch_size % self.dist.world_size:
@@ -111,7 +118,7 @@ class Trainer(PhaseLoop):
 
         resume_step = None
         if checkpoint is not None:
-            self._load(load_checkpoint(checkpoint, map_location=self.device))
+            self._load(load_checkpoint(checkpoint, map_location=self.device), checkpoint)
             resume_step = self.step
         self.evaluator = None
         if config.eval.every and self.is_main:  # built before anything is written: bad weights stop the run here
@@ -287,23 +294,38 @@ class Trainer(PhaseLoop):
         distributed.barrier(self.dist)
         return path
 
-    def _load(self, state: dict[str, Any]) -> None:
-        saved = load_config(json.loads(state["config"])).to_dict()
+    def _load(self, state: dict[str, Any], path: str | Path = "<given state>") -> None:
+        """Continue from a checkpoint, after checking that it belongs to this config and these networks."""
+        saved = load_config(saved_config(state, path)).to_dict()
         differences = [d for d in config_differences(saved, self.config.to_dict())
                        if not d.startswith(RESUMABLE_CHANGES)]
         if differences:
             raise GanforgeError("cannot resume with a different config: " + "; ".join(differences))
         for name in self.nets:
-            self.raw(name).load_state_dict(state["nets"][name])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optim"][name])
-        for name, ema in self.ema.items():
-            if name in state["ema"]:
-                ema.load_state_dict(state["ema"][name])
-        self.family.load_state_dict(state["algorithm"])
-        self.stream.load_state_dict(state["data"])
-        restore_rng(distributed.pick_rng_state(self.dist, state["rng"]))
-        self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
+            weights = section(state, "nets", name, path)
+            problems = tensor_mismatches(self.raw(name).state_dict(), weights)
+            if problems:
+                raise GanforgeError(f"checkpoint '{show(path)}' does not fit network {name}: "
+                                    f"{list_problems(problems)}; it belongs to another model or is damaged")
+            self.raw(name).load_state_dict(weights)
+        try:
+            for name, optimizer in self.optimizers.items():
+                optimizer.load_state_dict(section(state, "optim", name, path))
+            for name, ema in self.ema.items():
+                if name in state["ema"]:
+                    ema.load_state_dict(state["ema"][name])
+            self.family.load_state_dict(state["algorithm"])
+            self.stream.load_state_dict(state["data"])
+            rng = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+            restore_rng(distributed.pick_rng_state(self.dist, rng))
+            self.noise_rng.set_state(state["noise_rng"].to(self.noise_rng.get_state().device))
+        except GanforgeError:
+            raise
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise GanforgeError(f"checkpoint '{show(path)}' holds a training state that does not fit this run "
+                                f"({type(exc).__name__}: {reason}); resume from an earlier one with --checkpoint"
+                                ) from None
         self.step = int(state["step"])
         self.skips = dict(state.get("skips", {}))
 
@@ -322,20 +344,23 @@ def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> Co
     """The config of an existing run with --set overrides applied (validated like a new one)."""
     path = Path(run_dir) / "config.json"
     if not Path(run_dir).is_dir():
-        raise GanforgeError(f"run directory '{run_dir}' does not exist; pass a folder under runs/ to --resume")
+        raise GanforgeError(f"run directory '{show(run_dir)}' does not exist; pass a folder under runs/ to --resume")
     if not path.is_file():
-        raise GanforgeError(f"'{run_dir}' has no config.json; it is not a ganforge run directory")
-    try:
-        base = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise GanforgeError(f"'{path}' is not valid JSON; the run directory is damaged") from None
+        raise GanforgeError(f"'{show(run_dir)}' has no config.json; it is not a ganforge run directory")
+    base = read_json(path, "run config", "the run directory is damaged")
+    if isinstance(base, dict) and base.get("format") == "ganforge-generator":
+        raise GanforgeError(f"'{show(run_dir)}' is an export, not a run: exports cannot be trained further; resume "
+                            f"the run it was exported from")
     return build_config(base=base, overrides=overrides)
 
 
 def train(config: Config | str | None = None, out: str | Path | None = None, resume: str | Path | None = None,
           overrides: list[str] | None = None, checkpoint: str | Path | None = None, progress: bool = True,
-          quiet: bool = False) -> TrainResult:
-    """Train a GAN: `config` is a Config, a preset name or None (the default preset); `resume` continues a run."""
+          quiet: bool = False, overwrite: bool = False) -> TrainResult:
+    """Train a GAN: `config` is a Config, a preset name or None (the default preset); `resume` continues a run.
+
+    A new run claims its folder (`out`, default runs/<preset>-<timestamp>) and refuses one that holds a run;
+    `overwrite` moves that run aside (to <out>.replaced-<timestamp>) instead of refusing."""
     if resume is not None:
         config = resume_config(resume, overrides)
         run_dir = Path(resume)
@@ -348,5 +373,5 @@ def train(config: Config | str | None = None, out: str | Path | None = None, res
         else:
             validate(config)
         run_dir = Path(out) if out is not None else default_run_dir(config)
-    trainer = Trainer(config, run_dir, checkpoint=checkpoint, progress=progress, quiet=quiet)
+    trainer = Trainer(config, run_dir, checkpoint=checkpoint, progress=progress, quiet=quiet, overwrite=overwrite)
     return trainer.fit()
