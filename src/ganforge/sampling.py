@@ -150,6 +150,23 @@ def training_grid(inputs: GeneratorInputs, n: int, seed: int) -> tuple[dict[str,
     return plan_grid(inputs, max(1, n // len(rows)), seed, Request(rows=(name, rows)))
 
 
+def interpolation_inputs(inputs: GeneratorInputs, seed_a: int, seed_b: int, steps: int,
+                         truncation: float | None = None, fixed: dict[str, Any] | None = None) -> dict[str, Tensor]:
+    """The inputs of a spherical walk in every latent from seed_a's sample to seed_b's; every other input is
+    seed_a's, or fixed."""
+    a = seeded_inputs(inputs, 1, seed_a, truncation)
+    b = seeded_inputs(inputs, 1, seed_b, truncation)
+    t = torch.linspace(0, 1, steps)
+    values = {name: value.expand(steps, *value.shape[1:]) for name, value in a.items()}
+    for name in inputs.of_kind(Latent):
+        values[name] = slerp(a[name][0], b[name][0], t)
+    for name, given in (fixed or {}).items():
+        if name not in inputs:
+            raise GanforgeError(f"this model has no input '{name}'; its inputs are: {', '.join(inputs)}")
+        values[name] = inputs[name].value(name, given, steps)
+    return values
+
+
 def make_grid_image(images: Tensor, nrow: int | None = None, padding: int = 2):
     """uint8 (N, C, H, W) -> a PIL image tiling them, nrow per row (default: a square)."""
     from PIL import Image
@@ -212,18 +229,8 @@ class Sampler:
         """A spherical walk in z from seed_a's sample to seed_b's; every other input is seed_a's (or fixed)."""
         if steps < 2:
             raise GanforgeError(f"--steps must be >= 2, got {steps}")
-        a = seeded_inputs(self.inputs, 1, seed_a, truncation)
-        b = seeded_inputs(self.inputs, 1, seed_b, truncation)
-        t = torch.linspace(0, 1, steps)
-        values = {name: value.expand(steps, *value.shape[1:]) for name, value in a.items()}
-        for name in self.inputs.of_kind(Latent):
-            values[name] = slerp(a[name][0], b[name][0], t)
-        for name, given in fixed.items():
-            if name not in self.inputs:
-                raise GanforgeError(f"this model has no input '{name}'; its inputs are: {', '.join(self.inputs)}")
-            values[name] = self.inputs[name].value(name, given, steps)
-        return self.decode(values)
+        return self.decode(interpolation_inputs(self.inputs, seed_a, seed_b, steps, truncation, fixed))
 
 
-__all__ = ["Request", "Sampler", "latent_noise", "make_grid_image", "parse_request", "plan_grid",
+__all__ = ["Request", "Sampler", "interpolation_inputs", "latent_noise", "make_grid_image", "parse_request", "plan_grid",
            "save_grid", "seeded_inputs", "slerp", "training_grid"]
