@@ -400,20 +400,41 @@ def _translate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------------------ export
 def _export_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", metavar="RUN", help="a run directory")
-    p.add_argument("out", metavar="OUT_DIR", help="the export directory to write")
+    p.add_argument("run", metavar="MODEL", help="a run directory (with --format onnx|torchscript: or an export one)")
+    p.add_argument("out", nargs="?", metavar="OUT", help="the export directory (or file, with --format) to write")
+    p.add_argument("--out", dest="out_opt", metavar="OUT", help="same as the positional OUT")
+    p.add_argument("--format", default="safetensors", choices=("safetensors", "onnx", "torchscript"),
+                   help="safetensors + config.json (default; what sample/eval/serve read), or one ONNX or "
+                        "TorchScript file with a dynamic batch axis and the inputs named as declared")
     p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA weights")
     p.add_argument("--overwrite", action="store_true", help="OUT_DIR holds an export: replace it (never a run)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the drift reference (per-channel statistics of 512 samples that `serve` compares to)")
 
 
-@command("export", "write a run's generator as generator.safetensors + config.json",
+@command("export", "write a run's generator as generator.safetensors + config.json, or as ONNX / TorchScript",
          "ganforge export runs/mnist-dcgan-20261125-101010 exported/\n"
+         "  ganforge export exported/ --format onnx --out generator.onnx\n"
+         "  ganforge export exported/ --format torchscript --out generator.pt\n"
          "  python -c \"import ganforge; g = ganforge.load_generator('exported/')\"", configure=_export_args)
 def _export(args: argparse.Namespace) -> int:
+    if args.out and args.out_opt and args.out != args.out_opt:
+        raise GanforgeError(f"two outputs given ('{args.out}' and '{args.out_opt}'); pass one")
+    out = args.out or args.out_opt
+    if not out:
+        raise GanforgeError("name the output: ganforge export MODEL OUT_DIR (or --format onnx --out FILE)")
+    if args.format != "safetensors":
+        from .portable import export_file
+
+        print(f"exported to {export_file(args.run, out, args.format, use_ema=not args.no_ema)}")
+        return 0
+    from .drift import write_reference
     from .export import export_run
 
-    out = export_run(args.run, args.out, use_ema=not args.no_ema, overwrite=args.overwrite)
-    print(f"exported to {show(out)}")
+    folder = export_run(args.run, out, use_ema=not args.no_ema, overwrite=args.overwrite)
+    if not args.no_reference:
+        write_reference(folder)
+    print(f"exported to {show(folder)}")
     return 0
 
 
@@ -446,6 +467,58 @@ def _encode(args: argparse.Namespace) -> int:
         print(json.dumps({**description, "z": z.tolist()}))
     else:
         print(f"wrote the {z.numel()}-d latent of {args.image} to {write_latent(z, args.out, description)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ serve
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", metavar="MODEL_DIR", help="export folders (`ganforge export RUN DIR`)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--max-n", type=int, default=64, help="images per request at most (default 64)")
+    p.add_argument("--max-body-mb", type=float, default=8.0, help="request bodies and uploads at most (default 8)")
+    p.add_argument("--max-image-pixels", type=int, default=4_000_000, help="pixels of an upload at most")
+    p.add_argument("--max-batch", type=int, default=64,
+                   help="images per forward pass when requests are micro-batched (1: batching off; default 64)")
+    p.add_argument("--batch-wait-ms", type=float, default=2.0,
+                   help="how long a forward pass waits for other requests to join it (default 2 ms)")
+    p.add_argument("--rate-limit", type=float, default=0.0, metavar="PER_S",
+                   help="requests per second per client on /api/ (default 0: no limit)")
+    p.add_argument("--rate-burst", type=int, default=20, help="requests a client may send at once (default 20)")
+    p.add_argument("--drift-window", type=int, default=1024, help="recent images the drift monitor measures")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+
+
+@command("serve", "serve exported generators: an HTTP API and a web page (needs the serve extra)",
+         "ganforge serve exported/ --port 8000        # then open http://127.0.0.1:8000\n"
+         "  ganforge serve exported-a/ exported-b/ --max-n 16 --rate-limit 20\n"
+         "  curl -s -X POST localhost:8000/api/generate -H 'content-type: application/json' "
+         "-d '{\"model\": \"exported\", \"n\": 16, \"seed\": 3}' -o grid.png", configure=_serve_args)
+def _serve(args: argparse.Namespace) -> int:
+    from .serve import build_app, run_server
+    from .serve.app import ServeSettings
+
+    for flag, value, low in (("--max-n", args.max_n, 1), ("--max-image-pixels", args.max_image_pixels, 1),
+                             ("--max-batch", args.max_batch, 1), ("--drift-window", args.drift_window, 1),
+                             ("--rate-burst", args.rate_burst, 1), ("--port", args.port, 0)):
+        if value < low:
+            raise GanforgeError(f"{flag} must be >= {low}, got {value}")
+    if args.port > 65535:
+        raise GanforgeError(f"--port must be 0-65535, got {args.port}")
+    if not (args.max_body_mb > 0 and args.batch_wait_ms >= 0 and args.rate_limit >= 0):
+        raise GanforgeError("--max-body-mb must be > 0, --batch-wait-ms and --rate-limit >= 0")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    settings = ServeSettings(max_n=args.max_n, max_body_bytes=int(args.max_body_mb * 2 ** 20),
+                             max_image_pixels=args.max_image_pixels, max_batch=args.max_batch,
+                             batch_wait_ms=args.batch_wait_ms, rate_limit=args.rate_limit, rate_burst=args.rate_burst)
+    app = build_app(args.models, args.device, settings, args.drift_window)
+    names = ", ".join(app.state.models)
+    print(f"serving {names} on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
+    run_server(app, args.host, args.port, "debug" if args.debug else "warning")
     return 0
 
 

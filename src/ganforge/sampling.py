@@ -155,6 +155,23 @@ def training_grid(inputs: GeneratorInputs, n: int, seed: int) -> tuple[dict[str,
     return plan_grid(inputs, max(1, n // len(rows)), seed, Request(rows=(name, rows)))
 
 
+def interpolation_inputs(inputs: GeneratorInputs, seed_a: int, seed_b: int, steps: int,
+                         truncation: float | None = None, fixed: dict[str, Any] | None = None) -> dict[str, Tensor]:
+    """The inputs of a spherical walk in every latent from seed_a's sample to seed_b's; every other input is
+    seed_a's, or fixed."""
+    a = seeded_inputs(inputs, 1, seed_a, truncation)
+    b = seeded_inputs(inputs, 1, seed_b, truncation)
+    t = torch.linspace(0, 1, steps)
+    values = {name: value.expand(steps, *value.shape[1:]) for name, value in a.items()}
+    for name in inputs.of_kind(Latent):
+        values[name] = slerp(a[name][0], b[name][0], t)
+    for name, given in (fixed or {}).items():
+        if name not in inputs:
+            raise GanforgeError(f"this model has no input '{name}'; its inputs are: {', '.join(inputs)}")
+        values[name] = inputs[name].value(name, given, steps)
+    return values
+
+
 def make_grid_image(images: Tensor, nrow: int | None = None, padding: int = 2):
     """uint8 (N, C, H, W) -> a PIL image tiling them, nrow per row (default: a square)."""
     from PIL import Image
@@ -225,6 +242,7 @@ class Sampler:
             chunk = {k: v[start:start + self.batch_size].to(self.device) for k, v in values.items()}
             yield to_uint8(self.generator(**chunk)).cpu()
 
+    @torch.inference_mode()
     def decode(self, values: dict[str, Tensor]) -> Tensor:
         """Inputs (n of each) -> uint8 images (n, C, H, W) on the CPU, in batches."""
         return torch.cat(list(self.decode_batches(values)))
@@ -266,18 +284,8 @@ class Sampler:
                     **fixed: Any) -> Tensor:
         """A spherical walk in z from seed_a's sample to seed_b's; every other input is seed_a's (or fixed)."""
         check_count("--steps", steps, limits.INTERPOLATION, low=2)
-        a = seeded_inputs(self.inputs, 1, seed_a, truncation)
-        b = seeded_inputs(self.inputs, 1, seed_b, truncation)
-        t = torch.linspace(0, 1, steps)
-        values = {name: value.expand(steps, *value.shape[1:]) for name, value in a.items()}
-        for name in self.inputs.of_kind(Latent):
-            values[name] = slerp(a[name][0], b[name][0], t)
-        for name, given in fixed.items():
-            if name not in self.inputs:
-                raise GanforgeError(f"this model has no input '{name}'; its inputs are: {', '.join(self.inputs)}")
-            values[name] = self.inputs[name].value(name, given, steps)
-        return self.decode(values)
+        return self.decode(interpolation_inputs(self.inputs, seed_a, seed_b, steps, truncation, fixed))
 
 
-__all__ = ["Request", "Sampler", "latent_noise", "make_grid_image", "parse_request", "plan_grid",
+__all__ = ["Request", "Sampler", "interpolation_inputs", "latent_noise", "make_grid_image", "parse_request", "plan_grid",
            "save_grid", "seeded_inputs", "slerp", "training_grid"]

@@ -141,8 +141,9 @@ THIN = 64  # channels x kernel taps on the thin side at or below which the folde
 SMALL_MAP = 16  # pixels of the small side at or below which the matmul forms pay (4x4 pays, 8x8 loses)
 def _plain(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
     """A plain 2-D convolution of a 4-D CPU input outside autocast (whose dtype casts are the stock convolution's
-    business): the forms of this module cover exactly that."""
-    return (x.device.type == "cpu" and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
+    business) and outside a TorchScript trace (which cannot save a custom Function): the forms of this module cover
+    exactly that."""
+    return (x.device.type == "cpu" and not torch.jit.is_tracing() and conv.groups == 1 and conv.dilation == (1, 1) and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple) and x.dim() == 4 and not torch.is_autocast_enabled(x.device.type))
 
 

@@ -1,0 +1,116 @@
+"""Watching what a served generator makes: reference statistics stored at export, running statistics while serving.
+
+At export, `reference_statistics` draws a fixed set of images from the generator's declared inputs (seed 0, every
+input drawn as in training) and stores each channel's pixel mean and standard deviation (in [0, 1]) in the export's
+config.json. While serving, `RunningStatistics` keeps the same figures over the last `window` images generated, and
+`distance` compares the two: the sum over channels of the squared Frechet (2-Wasserstein) distance between the two
+normal laws N(mean, std^2), (m1 - m2)^2 + (s1 - s2)^2. It stays near zero while the server makes what the export
+made and moves when the weights, the inputs asked for (one class only, a low truncation) or the code change.
+Image-to-image models have no seeded reference (their inputs come from users) and report no drift.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import GanforgeError
+from .inputs import GivenInput
+
+Tensor = torch.Tensor
+REFERENCE_IMAGES = 512
+REFERENCE_SEED = 0
+DEFAULT_WINDOW = 1024
+
+
+def channel_moments(images: Tensor) -> Tensor:
+    """uint8 (N, C, H, W) -> (N, 2, C) float64: each image's per-channel pixel mean and mean square, in [0, 1]."""
+    x = images.to(torch.float64).div_(255).flatten(2)
+    return torch.stack([x.mean(dim=2), x.square().mean(dim=2)], dim=1)
+
+
+def _mean_std(moments: Tensor) -> tuple[list[float], list[float]]:
+    """Pooled per-channel mean and std of images of one size, from their (N, 2, C) moments."""
+    mean, square = moments.mean(dim=0)
+    return mean.tolist(), (square - mean.square()).clamp_min(0).sqrt().tolist()
+
+
+def seeded(network: nn.Module) -> bool:
+    """Whether the network draws every input from a seed (no image or label map given by a user)."""
+    return not network.inputs.of_kind(GivenInput)
+
+
+def reference_statistics(network: nn.Module, n: int = REFERENCE_IMAGES, seed: int = REFERENCE_SEED
+                         ) -> dict[str, Any] | None:
+    """Per-channel mean/std of n images drawn from the declared inputs with `seed` (None for image-to-image)."""
+    from .sampling import Sampler
+
+    if not seeded(network):
+        return None
+    moments = channel_moments(Sampler(network).sample(n, seed=seed))
+    mean, std = _mean_std(moments)
+    return {"images": n, "seed": seed, "channel_mean": mean, "channel_std": std}
+
+
+def write_reference(export_dir: Path, n: int = REFERENCE_IMAGES) -> dict[str, Any] | None:
+    """Add the reference statistics of the export's own generator to its config.json (what `serve` compares to)."""
+    from .export import CONFIG_FILE, _read_json, load_generator
+    from .utils import atomic_write_json
+
+    reference = reference_statistics(load_generator(export_dir), n)
+    if reference is not None:
+        path = Path(export_dir) / CONFIG_FILE
+        atomic_write_json(path, {**_read_json(path), "reference": reference})
+    return reference
+
+
+def parse_reference(data: Any, channels: int, source: str) -> dict[str, Any] | None:
+    """The stored reference, checked (a damaged one is named), or None when the export has none."""
+    if data is None:
+        return None
+    ok = isinstance(data, dict) and all(
+        isinstance(data.get(key), list) and len(data[key]) == channels
+        and all(isinstance(v, (int, float)) for v in data[key]) for key in ("channel_mean", "channel_std"))
+    if not ok:
+        raise GanforgeError(f"'{source}' holds a malformed drift reference; export the model again")
+    return data
+
+
+class RunningStatistics:
+    """Per-channel moments of the last `window` images a server generated, thread-safe (written by the forward
+    thread, read by /metrics)."""
+
+    def __init__(self, channels: int, window: int = DEFAULT_WINDOW) -> None:
+        if window < 1:
+            raise GanforgeError(f"the drift window must be >= 1 image, got {window}")
+        self._ring = torch.zeros(window, 2, channels, dtype=torch.float64)
+        self._next = 0
+        self.seen = 0
+        self._lock = threading.Lock()
+
+    def update(self, images: Tensor) -> None:
+        moments = channel_moments(images)[-len(self._ring):]
+        with self._lock:
+            slots = (self._next + torch.arange(len(moments))) % len(self._ring)
+            self._ring[slots] = moments
+            self._next = int(slots[-1] + 1) % len(self._ring)
+            self.seen += len(moments)
+
+    def summary(self) -> tuple[int, list[float], list[float]] | None:
+        """(images in the window, channel means, channel stds), or None before the first image."""
+        with self._lock:
+            count = min(self.seen, len(self._ring))
+            if count == 0:
+                return None
+            rows = self._ring[:count].clone()
+        return (count, *_mean_std(rows))
+
+
+def distance(reference: dict[str, Any], mean: list[float], std: list[float]) -> float:
+    """Sum over channels of the squared Frechet distance between N(mean, std^2) and the reference's law."""
+    return float(sum((m - rm) ** 2 + (s - rs) ** 2 for m, s, rm, rs in
+                     zip(mean, std, reference["channel_mean"], reference["channel_std"])))
