@@ -87,20 +87,27 @@ def _latest_state(run_dir: Path) -> tuple[dict[str, Any], type]:
 
 def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
     """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
-    state, family = _latest_state(run_dir)
+    return _sampler_state(*_latest_state(run_dir), use_ema)
+
+
+def _sampler_state(state: dict[str, Any], family: type, use_ema: bool) -> tuple[dict[str, torch.Tensor], int, str]:
     name = family.sampler
     if use_ema and name in state["ema"]:
         return state["ema"][name], state["step"], "ema"
     return state["nets"][name], state["step"], "generator"
 
 
-def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, config: Config, step: int, kind: str,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """A generating network as safetensors plus its description (family, declared inputs, config), atomically."""
+def _save_weights(path: Path, network: nn.Module) -> None:
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    atomic_write_bytes(weights_path, save(tensors, metadata={"format": EXPORT_FORMAT}))
+    atomic_write_bytes(path, save(tensors, metadata={"format": EXPORT_FORMAT}))
+
+
+def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, config: Config, step: int, kind: str,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """A generating network as safetensors plus its description (family, declared inputs, config), atomically."""
+    _save_weights(weights_path, network)
     family = FAMILIES.get(config.algorithm.name)
     atomic_write_json(meta_path, {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "family": config.algorithm.name,
@@ -111,20 +118,18 @@ def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, con
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool = True) -> Path:
-    """Write the run's latest generating network (EMA weights when kept) as safetensors + config.json."""
+    """Write the run's latest generating network (EMA weights when kept) as safetensors + config.json, and its
+    encoder (`encoder.safetensors`) when the family has one."""
     run_dir = Path(run_dir)
     config, _ = read_config(run_dir)
-    weights, step, kind = sampler_state_from_run(run_dir, use_ema)
-    family = FAMILIES.get(config.algorithm.name)
+    state, family = _latest_state(run_dir)
+    weights, step, kind = _sampler_state(state, family, use_ema)
     network = _loaded(family.build_sampler(config), weights, run_dir)
     out = ensure_writable_dir(out_dir)
     extra = {}
     if family.encoder is not None:  # the encoder's raw weights (it has no EMA), beside the generator's
-        from safetensors.torch import save
-
-        encoder = _loaded(family.build_encoder(config), _latest_state(run_dir)[0]["nets"][family.encoder], run_dir)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-        atomic_write_bytes(out / ENCODER_FILE, save(tensors, metadata={"format": EXPORT_FORMAT}))
+        encoder = _loaded(family.build_encoder(config), state["nets"][family.encoder], run_dir)
+        _save_weights(out / ENCODER_FILE, encoder)
         extra = {"encoder": {"network": family.encoder, "file": ENCODER_FILE}}
     write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, step, kind, extra)
     return out
