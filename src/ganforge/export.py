@@ -131,20 +131,28 @@ def _encoder_weights(run_dir: Path, name: str) -> dict[str, torch.Tensor]:
 
 def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
     """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
-    state, family, path = _latest_state(run_dir)
+    return _sampler_state(*_latest_state(run_dir), use_ema)
+
+
+def _sampler_state(state: dict[str, Any], family: type, path: Path,
+                   use_ema: bool) -> tuple[dict[str, torch.Tensor], int, str]:
     name = family.sampler
     if use_ema and name in state["ema"]:
         return state["ema"][name], state["step"], "ema"
     return section(state, "nets", name, path), state["step"], "generator"
 
 
-def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, config: Config, step: int, kind: str,
-                    extra: dict[str, Any] | None = None) -> Path:
-    """A generating network as safetensors plus its description (family, declared inputs, config), atomically."""
+def _save_weights(path: Path, network: nn.Module) -> None:
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
-    atomic_write_bytes(weights_path, save(tensors, metadata={"format": EXPORT_FORMAT}))
+    atomic_write_bytes(path, save(tensors, metadata={"format": EXPORT_FORMAT}))
+
+
+def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, config: Config, step: int, kind: str,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """A generating network as safetensors plus its description (family, declared inputs, config), atomically."""
+    _save_weights(weights_path, network)
     family = FAMILIES.get(config.algorithm.name)
     atomic_write_json(meta_path, {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "family": config.algorithm.name,
@@ -187,24 +195,22 @@ def check_export_target(run_dir: Path, out: Path, overwrite: bool) -> None:
 
 def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool = True, overwrite: bool = False) -> Path:
     """Write the run's latest generating network (EMA weights when kept) as safetensors + config.json, refusing
-    to write into a run or over another export (unless `overwrite`)."""
+    to write into a run or over another export (unless `overwrite`), and its encoder (`encoder.safetensors`) when
+    the family has one."""
     run_dir, out = Path(run_dir), Path(out_dir)
     config, description = read_config(run_dir)
     if description:
         raise GanforgeError(f"'{show(run_dir)}' is an export already; pass the run it came from (exports are "
                             f"copied as folders)")
     check_export_target(run_dir, out, overwrite)
-    weights, step, kind = sampler_state_from_run(run_dir, use_ema)
-    family = FAMILIES.get(config.algorithm.name)
+    state, family, path = _latest_state(run_dir)
+    weights, step, kind = _sampler_state(state, family, path, use_ema)
     network = _loaded(family.build_sampler(config), weights, run_dir)
     out = ensure_writable_dir(out_dir)
     extra = {}
     if family.encoder is not None:  # the encoder's raw weights (it has no EMA), beside the generator's
-        from safetensors.torch import save
-
-        encoder = _loaded(family.build_encoder(config), _encoder_weights(run_dir, family.encoder), run_dir)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-        atomic_write_bytes(out / ENCODER_FILE, save(tensors, metadata={"format": EXPORT_FORMAT}))
+        encoder = _loaded(family.build_encoder(config), section(state, "nets", family.encoder, path), run_dir)
+        _save_weights(out / ENCODER_FILE, encoder)
         extra = {"encoder": {"network": family.encoder, "file": ENCODER_FILE}}
     write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, step, kind, extra)
     return out
