@@ -79,8 +79,8 @@ def positive_float(text: str) -> float:
     return value
 
 
-_FLAGS = {"overrides": "--set", "classes": "--class", "codes": "--code", "preset_opt": "--preset", "argv": "an argument",
-          "preset": "PRESET", "model": "MODEL", "run": "RUN", "dataset": "DATASET", "datasets": "DATASET",
+_FLAGS = {"overrides": "--set", "classes": "--class", "codes": "--code", "preset_opt": "--preset",
+          "argv": "an argument", "preset": "PRESET", "model": "MODEL", "run": "RUN", "dataset": "DATASET", "datasets": "DATASET",
           "name": "NAME"}
 
 
@@ -741,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if limits.CONFIG_ERROR:
+            raise GanforgeError(limits.CONFIG_ERROR)
         _check_names(args)
         return args.handler(args)
     except GanforgeError as exc:

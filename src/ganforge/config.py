@@ -56,8 +56,9 @@ class DataConfig:
     data_dir: str = "data"
     download: bool = False
     resize: bool = False  # resize a dataset whose resolution differs from the model's, once, at load time
-    load_size: int = option(0, low=0, cap=limits.IMAGE_SIZE, hint="0 = images at model.resolution, no random crop")  # pix2pix's jitter:
-    # images loaded at this size, each training batch randomly cropped to model.resolution (pairs alike)
+    # pix2pix's jitter: images loaded at this size, each training batch randomly cropped to model.resolution (pairs
+    # alike)
+    load_size: int = option(0, low=0, cap=limits.IMAGE_SIZE, hint="0 = images at model.resolution, no random crop")
     flip: bool = False  # random horizontal flips of training batches (both halves of a pair alike)
 
 
@@ -77,19 +78,27 @@ class ModelConfig:
                          hint="default is the architecture's own")  # D's normalisation layers
     g_norm: str = option("default", choices=("default", "batch", "instance", "none"),
                          hint="default is the architecture's own")  # image-to-image G's normalisation layers
-    input_channels: int = option(0, low=0, cap=limits.WIDTH, hint="0 = model.channels")  # channels of an image-to-image G's input
+    # channels of an image-to-image G's input
+    input_channels: int = option(0, low=0, cap=limits.WIDTH, hint="0 = model.channels")
     g_depth: int = option(0, low=0, cap=limits.DEPTH, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
-    g_blocks: int = option(6, low=0, cap=limits.DEPTH)  # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
-    d_layers: int = option(3, low=1, cap=limits.DEPTH)  # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
+    # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
+    g_blocks: int = option(6, low=0, cap=limits.DEPTH)
+    # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
+    d_layers: int = option(3, low=1, cap=limits.DEPTH)
     upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
     domains: list[str] = field(default_factory=list)  # the domains a multi-domain G translates into (StarGAN)
-    label_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = no label map")  # classes of a label-map G's input (SPADE)
+    # classes of a label-map G's input (SPADE)
+    label_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = no label map")
     d_scales: int = option(1, low=1, high=5)  # multi-scale D: PatchGANs on the input at 1, 1/2, ... (pix2pixHD's 3)
-    pack: int = option(1, low=1, cap=limits.BATCH, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
+    # PacGAN: D judges m samples at once (Lin et al. 2018)
+    pack: int = option(1, low=1, cap=limits.BATCH, hint="1 = no packing")
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
-    minibatch_std_group: int = option(4, low=2, cap=limits.BATCH, hint="a spread needs two samples")  # samples per group (ProGAN's 4)
-    minibatch_discrimination: int = option(0, low=0, cap=limits.WIDTH, hint="0 = off")  # Salimans et al.'s kernels before D's head
-    num_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = unconditional")  # class labels G and D are conditioned on
+    # samples per group (ProGAN's 4)
+    minibatch_std_group: int = option(4, low=2, cap=limits.BATCH, hint="a spread needs two samples")
+    # Salimans et al.'s kernels before D's head
+    minibatch_discrimination: int = option(0, low=0, cap=limits.WIDTH, hint="0 = off")
+    # class labels G and D are conditioned on
+    num_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = unconditional")
     g_conditioning: str = "concat"  # how G reads the label: concat (one-hot beside z) or cbn (conditional BatchNorm)
     d_conditioning: str = "concat"  # how D reads the label: concat (a learned label map), projection, or none
 
@@ -148,9 +157,11 @@ class AlgorithmConfig:
 @dataclass
 class RegularizeConfig:
     penalties: dict[str, float] = option(factory=dict, low=0.0, hint="0 = off")  # name -> weight, e.g. {gp: 10}
-    every: dict[str, int] = option(factory=dict, low=1, cap=limits.STEPS)  # lazy regularisation: name -> its own phase every N steps
+    # lazy regularisation: name -> its own phase every N steps
+    every: dict[str, int] = option(factory=dict, low=1, cap=limits.STEPS)
     instance_noise: float = option(0.0, low=0.0)  # std of Gaussian noise added to D's inputs, annealed linearly to 0
-    instance_noise_steps: int | None = option(None, low=1, cap=limits.STEPS)  # ... over this many steps (default: the whole run)
+    # ... over this many steps (default: the whole run)
+    instance_noise_steps: int | None = option(None, low=1, cap=limits.STEPS)
     orthogonal: float = option(0.0, low=0.0, hint="0 = off")  # BigGAN's orthogonal regularisation of G's weights
 
 
@@ -177,7 +188,8 @@ class TrainConfig:
     num_samples: int = option(64, low=1, cap=limits.PREVIEW)
     backend: str = option("auto", choices=("auto", "gloo", "nccl"))  # multi-process only: gloo on CPU, nccl on CUDA
     sync_batchnorm: bool = False  # multi-process only: BatchNorm statistics over the global batch
-    dist_timeout: float = option(300.0, low=0.0, low_open=True, high=7 * 86400.0, hint="seconds")  # seconds to wait at the rendezvous and collectives
+    # seconds to wait at the rendezvous and collectives
+    dist_timeout: float = option(300.0, low=0.0, low_open=True, high=7 * 86400.0, hint="seconds")
     channels_last: bool | None = None  # NHWC layout for convolutional nets; unset: on the CPU only, where measured
     compile: bool = False  # torch.compile the networks at start-up (timed apart; eager again if it fails)
     threads: int = option(0, low=0, cap=limits.THREADS, hint="0 = PyTorch's default")  # torch intra-op threads
@@ -189,9 +201,11 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    every: int = option(0, low=0, cap=limits.STEPS, hint="0 = off")  # evaluate every N steps (rank 0, EMA generator when kept)
+    # evaluate every N steps (rank 0, EMA generator when kept)
+    every: int = option(0, low=0, cap=limits.STEPS, hint="0 = off")
     metrics: list[str] = field(default_factory=lambda: ["fid"])  # names from the metrics registries
-    n: int = option(2000, low=2, cap=limits.EVAL, hint="metrics compare sets of images")  # generated images per evaluation
+    # generated images per evaluation
+    n: int = option(2000, low=2, cap=limits.EVAL, hint="metrics compare sets of images")
     extractor: str = ""  # empty: lenet-mnist for gray data, inception otherwise
 
     def check(self, prefix: str) -> None:

@@ -2,12 +2,14 @@
 
 A cap exists so that a typo (`--n 1000000000`, `model.latent_dim=10**12`) is a one-line error before anything is
 allocated, not an allocator's message an hour later. Each cap is far above what any preset uses; a request over
-one is refused with the key, the value and the allowed range (`check_count`). Config fields declare theirs next to
+one is refused with the key, the value and the bound (`check_count`). A machine that needs more sets
+GANFORGE_LIMITS (e.g. "GRID=16384,EVAL=5000000"). Config fields declare theirs next to
 their defaults (`option(high=...)` in `ganforge.config`); CLI counts use the same table (`ganforge.cli`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .errors import GanforgeError
@@ -27,7 +29,7 @@ class Cap:
 # Seeds: torch.manual_seed takes 64-bit values; ganforge adds a process rank to the seed, so one bit is kept spare.
 MAX_SEED = 2**63 - 1
 
-STEPS = Cap(10**9, "a billion updates")
+STEPS = Cap(10**9)
 EPOCHS = Cap(10**6)
 BATCH = Cap(65536, "one batch must fit in memory")
 IMAGE_SIZE = Cap(4096, "pixels on a side")
@@ -53,6 +55,23 @@ WORKERS = Cap(1024, "parallel processes")
 MAX_ELEMENTS = 2**31
 
 
+LIMITS_ENV = "GANFORGE_LIMITS"
+
+
+def _configure(environ: dict[str, str]) -> None:
+    """Caps changed for this machine: GANFORGE_LIMITS="GRID=16384,EVAL=5000000" (names as above), read once at
+    import. A malformed entry is an error at the next command, never silently ignored."""
+    text = environ.get(LIMITS_ENV, "").strip()
+    caps = {name: value for name, value in globals().items() if isinstance(value, Cap)}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = entry.partition("=")
+        name = name.strip().upper()
+        if name not in caps or not value.strip().isdigit() or int(value) < 1:
+            raise GanforgeError(f"{LIMITS_ENV} entry '{entry}' must be NAME=N with N >= 1 and NAME one of "
+                                f"{', '.join(sorted(caps))}")
+        globals()[name] = Cap(int(value), f"set by {LIMITS_ENV}")
+
+
 def describe_range(low: int, high: int) -> str:
     return f"in [{low}, {high:_}]" if high >= 10**6 else f"in [{low}, {high}]"
 
@@ -75,3 +94,10 @@ def check_count(name: str, value: int, cap: Cap | int, low: int = 1) -> int:
 def check_seed(name: str, value: int) -> int:
     """A seed torch accepts: a whole number in [0, MAX_SEED]."""
     return check_count(name, value, Cap(MAX_SEED, "the seeds torch accepts"), low=0)
+
+
+CONFIG_ERROR = ""  # a malformed GANFORGE_LIMITS, reported as a one-line error by the CLI (never ignored)
+try:
+    _configure(dict(os.environ))
+except GanforgeError as _exc:
+    CONFIG_ERROR = str(_exc)

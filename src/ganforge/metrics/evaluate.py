@@ -121,7 +121,10 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
                    truncation: float | None = None) -> dict[str, Any]:
     """Metrics of a run or export folder (or a best.safetensors) against a dataset or a statistics file; with
     `truncation`, of the truncated samples `ganforge sample --truncation` draws."""
+    from .. import limits
     from ..export import load_generator, read_model_config
+
+    limits.check_count("n", n, limits.EVAL, low=2)
 
     options = options or ExtractorOptions()
     start = time.perf_counter()
