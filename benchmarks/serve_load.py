@@ -2,7 +2,7 @@
 PyTorch in process.
 
 A real server (`ganforge serve` in a subprocess, bound to 127.0.0.1) serves the `mnist-dcgan` export. For each
-mode (micro-batching on: `--max-batch 64 --batch-wait-ms 2`; off: `--max-batch 1`) and each client count (1, 8,
+mode (micro-batching on: `--max-batch 64` and the server's default wait, or --batch-wait-ms; off: `--max-batch 1`) and each client count (1, 8,
 32), clients POST `/api/generate {"n": 1, "format": "png"}` back to back on keep-alive connections for a fixed
 duration: latency p50/p95/p99, images/s, errors (any status but 200, or a broken connection), and the server's RSS
 sampled every 0.2 s (growth = last sample over the first one after warm-up). Bounded: every phase stops after its
@@ -34,7 +34,7 @@ import torch
 
 from benchmarks.common import REPO_DIR, benchmark, interleave, main_for, print_table, reps, write_result
 
-MODES = {"batching on": ["--max-batch", "64", "--batch-wait-ms", "2"], "batching off": ["--max-batch", "1"]}
+MODES = {"batching on": ["--max-batch", "64"], "batching off": ["--max-batch", "1"]}
 
 
 def _options(p: argparse.ArgumentParser) -> None:
@@ -42,6 +42,8 @@ def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="seconds per (mode, clients) phase (default 10)")
     p.add_argument("--clients", default="1,8,32", help="comma-separated client counts (default 1,8,32)")
     p.add_argument("--max-requests", type=int, default=100_000, help="requests per phase at most")
+    p.add_argument("--batch-wait-ms", type=float, default=None,
+                   help="the batching-on server's --batch-wait-ms (default: the server's default)")
     p.add_argument("--server-threads", type=int, default=1,
                    help="torch threads of the server (default 1: the client needs the other core of two)")
 
@@ -218,7 +220,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else default_export(Path(tmp) / "mnist-dcgan")
         name = model.resolve().name
-        servers = {mode: start_server(model, flags, args.server_threads) for mode, flags in MODES.items()}
+        wait = [] if args.batch_wait_ms is None else ["--batch-wait-ms", str(args.batch_wait_ms)]
+        servers = {mode: start_server(model, flags + (wait if mode == "batching on" else []), args.server_threads)
+                   for mode, flags in MODES.items()}
         try:
             for _, port in servers.values():  # warm-up: first requests build caches and thread pools
                 asyncio.run(_phase(port, name, max(clients), 1.0, args.max_requests))
@@ -280,6 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ["batch", "pytorch", "onnxruntime"],
                 [[key, v["pytorch"]["ms_per_batch"], v["onnxruntime"]["ms_per_batch"]] for key, v in runtimes.items()])
     out = {"model": str(args.model or "untrained mnist-dcgan export"), "duration_s": duration, "rounds": rounds,
+           "batch_wait_ms": args.batch_wait_ms,
            "server_threads": args.server_threads, "results": results, "targets": targets,
            "rss_samples": {mode: sampler.samples for mode, sampler in samplers.items()}, "in_process": runtimes}
     if not args.no_write:

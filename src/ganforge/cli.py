@@ -281,6 +281,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ema", action="store_true", help="export the raw generator, not its EMA weights")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the drift reference (per-channel statistics of 512 samples that `serve` compares to)")
+    p.add_argument("--drift-extractor", metavar="NAME",
+                   help="also store the reference's feature mean/covariance under this extractor (lenet-mnist, "
+                        "inception): `serve` then reports the features' Frechet distance too")
 
 
 @command("export", "write a run's generator as generator.safetensors + config.json, or as ONNX / TorchScript",
@@ -303,8 +306,10 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_run
 
     folder = export_run(args.run, out, use_ema=not args.no_ema)
+    if args.drift_extractor and args.no_reference:
+        raise GanforgeError("--drift-extractor adds to the drift reference; drop --no-reference")
     if not args.no_reference:
-        write_reference(folder)
+        write_reference(folder, extractor=args.drift_extractor)
     print(f"exported to {folder}")
     return 0
 
