@@ -17,7 +17,7 @@ TINY = {
 }
 
 
-def export_untrained(kind: str, out: Path, seed: int = 0) -> Path:
+def export_untrained(kind: str, out: Path, seed: int = 0, extractor: str | None = None) -> Path:
     """A freshly initialised generator of a tiny preset, written as an export (serving needs no trained weights)."""
     import torch
 
@@ -32,7 +32,7 @@ def export_untrained(kind: str, out: Path, seed: int = 0) -> Path:
     network = FAMILIES.get(config.algorithm.name).build_sampler(config)
     out.mkdir(parents=True, exist_ok=True)
     write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, 0, "generator")
-    write_reference(out, n=128)
+    write_reference(out, n=128, extractor=extractor)
     return out
 
 

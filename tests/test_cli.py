@@ -64,6 +64,8 @@ def test_sample_interpolate_export_round_trip(tmp_path, trained_run):
     export = tmp_path / "export"
     assert main(["export", str(trained_run), str(export)]) == 0
     assert sorted(p.name for p in export.iterdir()) == ["config.json", "generator.safetensors"]
+    reference = json.loads((export / "config.json").read_text())["reference"]  # what `ganforge serve` drifts from
+    assert reference["images"] == 512 and len(reference["channel_mean"]) == len(reference["channel_std"]) == 1
     from_run = ganforge.Sampler(ganforge.load_generator(trained_run)).sample(8, seed=5)
     from_export = ganforge.Sampler(ganforge.load_generator(export)).sample(8, seed=5)
     assert torch.equal(from_run, from_export), "export/load round trip gives identical images"

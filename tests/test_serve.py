@@ -271,6 +271,27 @@ def test_drift_moves_when_the_weights_are_swapped(exports, tmp_path):
     assert drift["dcgan"]["images"] == 128 and drift["swapped"]["images"] == 128
     assert drift["dcgan"]["distance"] < 1e-3, drift
     assert drift["swapped"]["distance"] > 20 * max(drift["dcgan"]["distance"], 1e-6), drift
+    assert "feature_distance" not in drift["dcgan"], "no extractor, no feature distance"
+
+
+def test_feature_drift_with_an_extractor(tmp_path):
+    export = export_untrained("dcgan", tmp_path / "dcgan", extractor="random-conv")
+    assert (export / "reference.safetensors").is_file()
+    swapped = tmp_path / "swapped"
+    shutil.copytree(export, swapped)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(export / "generator.safetensors"))
+    save_file({k: (v * 3 if v.is_floating_point() and "running" not in k else v) for k, v in weights.items()},
+              str(swapped / "generator.safetensors"))
+    with TestClient(build_app([export, swapped], "cpu")) as c:
+        for name in ("dcgan", "swapped"):
+            c.post("/api/generate", json={"model": name, "n": 64, "seed": 1})
+            c.post("/api/generate", json={"model": name, "n": 64, "seed": 2})
+        drift = c.get("/api/drift").json()["models"]
+        text = c.get("/metrics").text
+    assert drift["swapped"]["feature_distance"] > 5 * drift["dcgan"]["feature_distance"], drift
+    assert 'ganforge_drift_features{model="swapped"}' in text
 
 
 def test_serve_command_end_to_end(exports, tmp_path):

@@ -410,6 +410,9 @@ def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="OUT_DIR holds an export: replace it (never a run)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the drift reference (per-channel statistics of 512 samples that `serve` compares to)")
+    p.add_argument("--drift-extractor", metavar="NAME",
+                   help="also store the reference's feature mean/covariance under this extractor (lenet-mnist, "
+                        "inception): `serve` then reports the features' Frechet distance too")
 
 
 @command("export", "write a run's generator as generator.safetensors + config.json, or as ONNX / TorchScript",
@@ -431,9 +434,11 @@ def _export(args: argparse.Namespace) -> int:
     from .drift import write_reference
     from .export import export_run
 
+    if args.drift_extractor and args.no_reference:
+        raise GanforgeError("--drift-extractor adds to the drift reference; drop --no-reference")
     folder = export_run(args.run, out, use_ema=not args.no_ema, overwrite=args.overwrite)
     if not args.no_reference:
-        write_reference(folder)
+        write_reference(folder, extractor=args.drift_extractor)
     print(f"exported to {show(folder)}")
     return 0
 

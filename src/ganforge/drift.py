@@ -7,6 +7,11 @@ config.json. While serving, `RunningStatistics` keeps the same figures over the 
 normal laws N(mean, std^2), (m1 - m2)^2 + (s1 - s2)^2. It stays near zero while the server makes what the export
 made and moves when the weights, the inputs asked for (one class only, a low truncation) or the code change.
 Image-to-image models have no seeded reference (their inputs come from users) and report no drift.
+
+With an extractor (`ganforge export --drift-extractor lenet-mnist`), the export also stores the mean and covariance of
+the reference images' features (`reference.safetensors`, beside the weights), and the server keeps the features of
+its last `window` images and reports their Frechet distance to the reference (FID's formula on that window): slower
+to compute, but it sees changes of content that leave the pixel statistics alone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ Tensor = torch.Tensor
 REFERENCE_IMAGES = 512
 REFERENCE_SEED = 0
 DEFAULT_WINDOW = 1024
+FEATURES_FILE = "reference.safetensors"
 
 
 def channel_moments(images: Tensor) -> Tensor:
@@ -44,27 +50,46 @@ def seeded(network: nn.Module) -> bool:
     return not network.inputs.of_kind(GivenInput)
 
 
-def reference_statistics(network: nn.Module, n: int = REFERENCE_IMAGES, seed: int = REFERENCE_SEED
-                         ) -> dict[str, Any] | None:
-    """Per-channel mean/std of n images drawn from the declared inputs with `seed` (None for image-to-image)."""
+def reference_statistics(network: nn.Module, n: int = REFERENCE_IMAGES, seed: int = REFERENCE_SEED,
+                         extractor: Any = None) -> tuple[dict[str, Any], dict[str, Tensor]] | None:
+    """Per-channel mean/std of n images drawn from the declared inputs with `seed`, and with an extractor the
+    mean/covariance of their features (None for image-to-image)."""
     from .sampling import Sampler
 
     if not seeded(network):
         return None
-    moments = channel_moments(Sampler(network).sample(n, seed=seed))
-    mean, std = _mean_std(moments)
-    return {"images": n, "seed": seed, "channel_mean": mean, "channel_std": std}
+    images = Sampler(network).sample(n, seed=seed)
+    mean, std = _mean_std(channel_moments(images))
+    reference: dict[str, Any] = {"images": n, "seed": seed, "channel_mean": mean, "channel_std": std}
+    if extractor is None:
+        return reference, {}
+    features = torch.from_numpy(extractor.features(images))
+    reference.update(extractor=extractor.metadata(), features_file=FEATURES_FILE)
+    return reference, {"feature_mean": features.mean(dim=0), "feature_cov": torch.cov(features.T)}
 
 
-def write_reference(export_dir: Path, n: int = REFERENCE_IMAGES) -> dict[str, Any] | None:
-    """Add the reference statistics of the export's own generator to its config.json (what `serve` compares to)."""
+def write_reference(export_dir: Path, n: int = REFERENCE_IMAGES, extractor: str | None = None
+                    ) -> dict[str, Any] | None:
+    """Add the reference statistics of the export's own generator to its config.json (what `serve` compares to);
+    with an extractor, its feature statistics go to reference.safetensors."""
+    from safetensors.torch import save
+
     from .export import CONFIG_FILE, _read_json, load_generator
-    from .utils import atomic_write_json
+    from .metrics import build_extractor
+    from .utils import atomic_write_bytes, atomic_write_json
 
-    reference = reference_statistics(load_generator(export_dir), n)
-    if reference is not None:
-        path = Path(export_dir) / CONFIG_FILE
-        atomic_write_json(path, {**_read_json(path), "reference": reference})
+    network = load_generator(export_dir)
+    built = None
+    if extractor is not None and seeded(network):
+        built = build_extractor(extractor)
+    statistics = reference_statistics(network, n, extractor=built)
+    if statistics is None:
+        return None
+    reference, tensors = statistics
+    if tensors:
+        atomic_write_bytes(Path(export_dir) / FEATURES_FILE, save({k: v.contiguous() for k, v in tensors.items()}))
+    path = Path(export_dir) / CONFIG_FILE
+    atomic_write_json(path, {**_read_json(path), "reference": reference})
     return reference
 
 
@@ -80,34 +105,61 @@ def parse_reference(data: Any, channels: int, source: str) -> dict[str, Any] | N
     return data
 
 
-class RunningStatistics:
-    """Per-channel moments of the last `window` images a server generated, thread-safe (written by the forward
-    thread, read by /metrics)."""
+class _Ring:
+    """The last `size` rows written, thread-safe (written by the forward thread, read by /metrics)."""
 
-    def __init__(self, channels: int, window: int = DEFAULT_WINDOW) -> None:
-        if window < 1:
-            raise GanforgeError(f"the drift window must be >= 1 image, got {window}")
-        self._ring = torch.zeros(window, 2, channels, dtype=torch.float64)
+    def __init__(self, size: int, *shape: int) -> None:
+        self.rows = torch.zeros(size, *shape, dtype=torch.float64)
         self._next = 0
         self.seen = 0
         self._lock = threading.Lock()
 
-    def update(self, images: Tensor) -> None:
-        moments = channel_moments(images)[-len(self._ring):]
+    def add(self, rows: Tensor) -> None:
+        rows = rows[-len(self.rows):]
         with self._lock:
-            slots = (self._next + torch.arange(len(moments))) % len(self._ring)
-            self._ring[slots] = moments
-            self._next = int(slots[-1] + 1) % len(self._ring)
-            self.seen += len(moments)
+            slots = (self._next + torch.arange(len(rows))) % len(self.rows)
+            self.rows[slots] = rows.to(torch.float64)
+            self._next = int(slots[-1] + 1) % len(self.rows)
+            self.seen += len(rows)
+
+    def filled(self) -> Tensor:
+        with self._lock:
+            return self.rows[:min(self.seen, len(self.rows))].clone()
+
+
+class RunningStatistics:
+    """Per-channel moments (and, with an extractor, features) of the last `window` images a server generated."""
+
+    def __init__(self, channels: int, window: int = DEFAULT_WINDOW, extractor: Any = None) -> None:
+        if window < 1:
+            raise GanforgeError(f"the drift window must be >= 1 image, got {window}")
+        self.moments = _Ring(window, 2, channels)
+        self.extractor = extractor
+        self.features = _Ring(window, extractor.dim) if extractor is not None else None
+
+    def update(self, images: Tensor) -> None:
+        self.moments.add(channel_moments(images))
+        if self.features is not None:
+            self.features.add(torch.from_numpy(self.extractor.features(images)))
 
     def summary(self) -> tuple[int, list[float], list[float]] | None:
         """(images in the window, channel means, channel stds), or None before the first image."""
-        with self._lock:
-            count = min(self.seen, len(self._ring))
-            if count == 0:
-                return None
-            rows = self._ring[:count].clone()
-        return (count, *_mean_std(rows))
+        rows = self.moments.filled()
+        return None if len(rows) == 0 else (len(rows), *_mean_std(rows))
+
+    def feature_distance(self, reference: dict[str, Tensor]) -> float | None:
+        """Frechet distance of the window's features to the reference's (None before two images)."""
+        from .metrics.scores import frechet_distance
+
+        rows = self.features.filled() if self.features is not None else torch.zeros(0)
+        if len(rows) < 2:
+            return None
+        try:
+            return float(frechet_distance(rows.mean(dim=0).numpy(), torch.cov(rows.T).numpy(),
+                                          reference["feature_mean"].double().numpy(),
+                                          reference["feature_cov"].double().numpy()))
+        except GanforgeError:  # a covariance whose square root is not real: no figure rather than a wrong one
+            return None
 
 
 def distance(reference: dict[str, Any], mean: list[float], std: list[float]) -> float:

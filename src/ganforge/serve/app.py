@@ -107,8 +107,10 @@ def _png(images: torch.Tensor, nrow: int | None, padding: int = 2) -> bytes:
     return buffer.getvalue()
 
 
-def _encoded(images: torch.Tensor) -> list[str]:
-    return [base64.b64encode(_png(image[None], 1, 0)).decode() for image in images]
+def _encoded(images: torch.Tensor) -> dict[str, Any]:
+    """Each image as a base64 PNG, with the images' size."""
+    return {"images": [base64.b64encode(_png(image[None], 1, 0)).decode() for image in images],
+            "width": images.shape[3], "height": images.shape[2], "channels": images.shape[1]}
 
 
 class _Limits:
@@ -213,17 +215,20 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
             raise GanforgeError(f"a value in the request does not fit the model's inputs ({exc})") from None
 
-    async def respond(name: str, images: torch.Tensor, fmt: str, nrow: int | None, start: float,
-                      extra: dict[str, Any]) -> Response:
+    def encoder(fmt: str, nrow: int | None) -> Any:
+        """What the worker thread makes of a request's images: a PNG grid, or a list of base64 PNGs."""
+        return _encoded if fmt == "json" else (lambda images: _png(images, nrow))
+
+    async def respond(name: str, values: dict[str, torch.Tensor], fmt: str, nrow: int | None,
+                      start: float, extra: dict[str, Any]) -> Response:
+        encoded = await batchers[name].submit(values, encoder(fmt, nrow))
         latency = (time.perf_counter() - start) * 1000
-        headers = {"X-Latency-Ms": f"{latency:.2f}", "X-Images": str(len(images)),
-                   "Cache-Control": "no-store"}
+        count = next(iter(values.values())).shape[0]
+        headers = {"X-Latency-Ms": f"{latency:.2f}", "X-Images": str(count), "Cache-Control": "no-store"}
         if fmt == "json":
-            encoded = await run_in_threadpool(_encoded, images)
-            return JSONResponse({"model": name, "images": encoded, "width": images.shape[3],
-                                 "height": images.shape[2], "channels": images.shape[1],
-                                 "latency_ms": round(latency, 3), **extra}, headers=headers)
-        return Response(await run_in_threadpool(_png, images, nrow), media_type="image/png", headers=headers)
+            return JSONResponse({"model": name, **encoded, "latency_ms": round(latency, 3), **extra},
+                                headers=headers)
+        return Response(encoded, media_type="image/png", headers=headers)
 
     @app.exception_handler(GanforgeError)
     async def _ganforge_error(request: Request, exc: GanforgeError) -> JSONResponse:
@@ -267,8 +272,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         model = model_of(body.model)
         check_count(body.n, "n")
         values = await planned(model.generation_inputs, body.n, body.seed, body.label, body.codes, body.truncation)
-        images = await batchers[model.name].submit(values)
-        return await respond(model.name, images, body.format, body.nrow, start, {"seed": body.seed})
+        return await respond(model.name, values, body.format, body.nrow, start, {"seed": body.seed})
 
     @app.post("/api/interpolate")
     async def interpolate(body: InterpolateBody) -> Response:
@@ -277,8 +281,7 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
         check_count(body.steps, "steps")
         values = await planned(model.interpolation_inputs, body.seed_a, body.seed_b, body.steps, body.label,
                                body.codes, body.truncation)
-        images = await batchers[model.name].submit(values)
-        return await respond(model.name, images, body.format, body.steps, start,
+        return await respond(model.name, values, body.format, body.steps, start,
                              {"seed_a": body.seed_a, "seed_b": body.seed_b})
 
     @app.post("/api/translate")
@@ -303,20 +306,19 @@ def create_app(models: dict[str, ServedModel], settings: ServeSettings | None = 
             raise GanforgeError(f"format '{fmt}': choose png or json")
         data = await upload.read()
         values = await run_in_threadpool(model.translation_inputs, data, fields, settings.max_image_pixels)
-        images = await batchers[model.name].submit(values)
-        return await respond(model.name, images, fmt, 1, start, {})
+        return await respond(model.name, values, fmt, 1, start, {})
 
-    def drift_values() -> dict[str, tuple[int, float] | None]:
+    def drift_values() -> dict[str, dict[str, Any] | None]:
         return {name: model.drift() for name, model in models.items()}
 
     @app.get("/api/drift")
     async def drift() -> dict[str, Any]:
-        return {"models": {name: (None if value is None else {"images": value[0], "distance": value[1]})
-                           for name, value in drift_values().items()}}
+        return {"models": await run_in_threadpool(drift_values)}
 
     @app.get("/metrics")
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(telemetry.render(drift_values), media_type="text/plain; version=0.0.4")
+        text = await run_in_threadpool(telemetry.render, drift_values)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     app.add_middleware(_Limits, settings=settings, telemetry=telemetry)
     return app

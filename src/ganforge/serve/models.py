@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..drift import DEFAULT_WINDOW, RunningStatistics, distance, parse_reference, seeded
+from ..drift import DEFAULT_WINDOW, FEATURES_FILE, RunningStatistics, distance, parse_reference, seeded
 from ..errors import GanforgeError
 from ..export import CONFIG_FILE, WEIGHTS_FILE, load_generator, read_config
 from ..inputs import CategoricalCode, Choice, ClassLabel, ContinuousCode, GivenInput, Latent
@@ -34,6 +34,7 @@ class ServedModel:
     sampler: Sampler
     reference: dict[str, Any] | None
     running: RunningStatistics
+    feature_reference: dict[str, Tensor] = field(default_factory=dict)
     seeded: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -61,6 +62,7 @@ class ServedModel:
             "image_input": next(({"name": n, **s.describe()} for n, s in given.items()), None),
             "truncation": self.seeded and any(s.truncatable for s in inputs.of_kind(Latent).values()),
             "drift_reference": self.reference is not None,
+            "drift_extractor": (self.reference or {}).get("extractor", {}).get("extractor"),
         }
 
     def fixed_inputs(self, label: int | None, codes: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +128,17 @@ class ServedModel:
         if self.reference is not None:
             self.running.update(images)
 
-    def drift(self) -> tuple[int, float] | None:
-        """(images in the window, distance to the export's reference), or None without both."""
+    def drift(self) -> dict[str, Any] | None:
+        """Images in the window, the pixel-statistics distance to the export's reference and, with an extractor,
+        the features' Frechet distance; None before the first image or without a reference."""
         summary = self.running.summary() if self.reference is not None else None
         if summary is None:
             return None
         count, mean, std = summary
-        return count, distance(self.reference, mean, std)
+        out = {"images": count, "distance": distance(self.reference, mean, std)}
+        if self.feature_reference:
+            out["feature_distance"] = self.running.feature_distance(self.feature_reference)
+        return out
 
 
 class _Upload(io.BytesIO):
@@ -178,14 +184,41 @@ def load_served(paths: list[str | Path], device: torch.device | str, window: int
         generator = load_generator(path, device=device)
         channels = int(meta.get("image", {}).get("channels", 3))
         reference = parse_reference(meta.get("reference"), channels, str(path / CONFIG_FILE))
+        extractor, features = _feature_reference(path, reference, device)
         name = base = path.resolve().name
         for i in range(2, 2 + len(models)):
             if name not in models:
                 break
             name = f"{base}-{i}"
         models[name] = ServedModel(name, path, meta, Sampler(generator, device, batch_size=max_batch), reference,
-                                   RunningStatistics(channels, window))
+                                   RunningStatistics(channels, window, extractor), features)
     if not models:
         raise GanforgeError("pass at least one export folder to serve")
     return models
 
+
+
+def _feature_reference(path: Path, reference: dict[str, Any] | None, device: torch.device | str
+                       ) -> tuple[Any, dict[str, Tensor]]:
+    """The extractor an export's drift reference was computed with (the same weights, checked) and its feature
+    statistics; (None, {}) when the reference has none."""
+    if not reference or "extractor" not in reference:
+        return None, {}
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from ..metrics import ExtractorOptions, build_extractor
+
+    stored = reference["extractor"]
+    extractor = build_extractor(str(stored.get("extractor")), ExtractorOptions(device=str(device)))
+    if extractor.weights_sha256 != stored.get("weights_sha256"):
+        raise GanforgeError(f"'{path}': the drift reference was computed with other {extractor.name} weights "
+                            f"({str(stored.get('weights_sha256'))[:12]}, here {extractor.weights_sha256[:12]}); "
+                            f"export the model again")
+    try:
+        features = load_file(str(path / FEATURES_FILE))
+    except (SafetensorError, OSError) as exc:
+        raise GanforgeError(f"cannot read '{path / FEATURES_FILE}' ({exc}); export the model again") from None
+    if set(features) != {"feature_mean", "feature_cov"} or features["feature_mean"].shape != (extractor.dim,):
+        raise GanforgeError(f"'{path / FEATURES_FILE}' is not a drift reference of {extractor.name}; export again")
+    return extractor, features

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -68,8 +69,8 @@ class Telemetry:
             self.images[model] += size
             self.batches.observe(model, size)
 
-    def render(self, drift: Callable[[], dict[str, tuple[int, float] | None]]) -> str:
-        """The exposition text; `drift` gives each model's (window images, distance) or None."""
+    def render(self, drift: Callable[[], dict[str, dict[str, Any] | None]]) -> str:
+        """The exposition text; `drift` gives each model's drift figures (ServedModel.drift) or None."""
         with self._lock:
             lines = ["# HELP ganforge_requests_total HTTP requests by route and status.",
                      "# TYPE ganforge_requests_total counter"]
@@ -83,11 +84,15 @@ class Telemetry:
             lines += [f"ganforge_images_generated_total{_labels(model=m)} {n}" for m, n in sorted(self.images.items())]
             lines += ["# HELP ganforge_batch_size Images per forward pass by model (micro-batching).",
                       "# TYPE ganforge_batch_size histogram", *self.batches.lines("ganforge_batch_size", "model")]
-        values = drift()
+        values = {model: value for model, value in drift().items() if value}
         lines += ["# HELP ganforge_drift Frechet distance of per-channel pixel statistics of the recent images to "
                   "the export's reference.", "# TYPE ganforge_drift gauge"]
-        lines += [f"ganforge_drift{_labels(model=m)} {v[1]:.6g}" for m, v in sorted(values.items()) if v]
+        lines += [f"ganforge_drift{_labels(model=m)} {v['distance']:.6g}" for m, v in sorted(values.items())]
+        lines += ["# HELP ganforge_drift_features Frechet distance of the recent images' features to the export's "
+                  "reference (exports with a drift extractor).", "# TYPE ganforge_drift_features gauge"]
+        lines += [f"ganforge_drift_features{_labels(model=m)} {v['feature_distance']:.6g}"
+                  for m, v in sorted(values.items()) if v.get("feature_distance") is not None]
         lines += ["# HELP ganforge_drift_window_images Images the drift distance is measured on.",
                   "# TYPE ganforge_drift_window_images gauge"]
-        lines += [f"ganforge_drift_window_images{_labels(model=m)} {v[0]}" for m, v in sorted(values.items()) if v]
+        lines += [f"ganforge_drift_window_images{_labels(model=m)} {v['images']}" for m, v in sorted(values.items())]
         return "\n".join(lines) + "\n"

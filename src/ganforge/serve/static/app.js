@@ -140,7 +140,9 @@ async function refreshDrift() {
   try {
     const reply = await (await fetch("/api/drift")).json();
     const value = reply.models[model.name];
-    $("drift").textContent = value ? `drift: ${value.distance.toExponential(2)} over ${value.images} images`
+    const features = value && value.feature_distance !== undefined && value.feature_distance !== null
+      ? `, ${model.drift_extractor} features ${value.feature_distance.toExponential(2)}` : "";
+    $("drift").textContent = value ? `drift: ${value.distance.toExponential(2)}${features} over ${value.images} images`
                                    : (model.drift_reference ? "drift: no images yet" : "drift: no reference");
   } catch (e) { $("drift").textContent = "drift: unavailable"; }
 }
