@@ -81,6 +81,8 @@ class ModelConfig:
     pack: int = option(1, low=1, hint="1 = no packing")  # PacGAN: D judges m samples at once (Lin et al. 2018)
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
     minibatch_std_group: int = option(4, low=2, hint="a spread needs two samples")  # samples per group (ProGAN's 4)
+    mapping_layers: int = option(8, low=1)  # StyleGAN's mapping network z -> w: its fully connected layers
+    mapping_lr: float = option(0.01, low=0.0, high=1.0, low_open=True)  # ... its learning-rate multiplier
     minibatch_discrimination: int = option(0, low=0, hint="0 = off")  # Salimans et al.'s kernels before D's head
     num_classes: int = option(0, low=0, hint="0 = unconditional")  # class labels G and D are conditioned on
     g_conditioning: str = "concat"  # how G reads the label: concat (one-hot beside z) or cbn (conditional BatchNorm)

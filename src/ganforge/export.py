@@ -19,7 +19,7 @@ from torch import nn
 from .config import Config
 from .configure import load_config
 from .errors import GanforgeError
-from .families import FAMILIES
+from .families import FAMILIES, restructure, structure_of
 from .inputs import GeneratorInputs
 from .utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 
@@ -77,15 +77,18 @@ def read_model_config(path: Path) -> tuple[Config, dict[str, Any]]:
     return config, {k: data[k] for k in ("weights", "step") if k in data}
 
 
-def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
-    """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
+def sampler_state_from_run(run_dir: Path, use_ema: bool = True
+                           ) -> tuple[dict[str, torch.Tensor], int, str, dict[str, int] | None]:
+    """The generating network in a run's latest checkpoint: (weights, step, 'ema' or 'generator', its structure
+    when it grows)."""
     from .checkpoints import latest_checkpoint, load_checkpoint
 
     state = load_checkpoint(latest_checkpoint(run_dir))
     name = FAMILIES.get(load_config(json.loads(state["config"])).algorithm.name).sampler
+    structure = state.get("structure", {}).get(name)
     if use_ema and name in state["ema"]:
-        return state["ema"][name], state["step"], "ema"
-    return state["nets"][name], state["step"], "generator"
+        return state["ema"][name], state["step"], "ema", structure
+    return state["nets"][name], state["step"], "generator", structure
 
 
 def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, config: Config, step: int, kind: str,
@@ -96,9 +99,11 @@ def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, con
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     atomic_write_bytes(weights_path, save(tensors, metadata={"format": EXPORT_FORMAT}))
     family = FAMILIES.get(config.algorithm.name)
+    structure = structure_of(network)
     atomic_write_json(meta_path, {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "family": config.algorithm.name,
         "network": family.sampler, "inputs": network.inputs.describe(),
+        **({} if structure is None else {"structure": structure}),
         "image": {"channels": config.model.channels, "resolution": config.model.resolution},
         "weights": kind, "step": step, "config": config.to_dict(), **(extra or {})})
     return weights_path
@@ -108,8 +113,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool = True) -
     """Write the run's latest generating network (EMA weights when kept) as safetensors + config.json."""
     run_dir = Path(run_dir)
     config, _ = read_config(run_dir)
-    weights, step, kind = sampler_state_from_run(run_dir, use_ema)
-    network = _loaded(FAMILIES.get(config.algorithm.name).build_sampler(config), weights, run_dir)
+    weights, step, kind, structure = sampler_state_from_run(run_dir, use_ema)
+    network = FAMILIES.get(config.algorithm.name).build_sampler(config)
+    restructure(network, structure, f"the checkpoint of '{run_dir}'")
+    network = _loaded(network, weights, run_dir)
     out = ensure_writable_dir(out_dir)
     write_generator(out / WEIGHTS_FILE, out / CONFIG_FILE, network, config, step, kind)
     return out
@@ -139,6 +146,10 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
     single = folder.is_file() and folder.suffix == ".safetensors"
     config, meta = _weights_file_config(folder) if single else read_config(folder)
     network = FAMILIES.get(config.algorithm.name).build_sampler(config)
+    if "structure" in meta:  # a grown network (ProGAN's stage): rebuilt to that shape before its weights load
+        if not isinstance(meta["structure"], dict):
+            raise GanforgeError(f"'{folder}' records a malformed structure {meta['structure']!r}; export the run again")
+        restructure(network, meta["structure"], f"'{folder}'")
     if "inputs" in meta:
         declared = GeneratorInputs.from_description(meta["inputs"])
         if declared != network.inputs:
@@ -151,7 +162,8 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
         except (SafetensorError, OSError, FileNotFoundError) as exc:
             raise GanforgeError(f"cannot read '{weights_path}' ({exc}); export the run again") from None
     else:
-        weights, _, _ = sampler_state_from_run(folder, use_ema)
+        weights, _, _, structure = sampler_state_from_run(folder, use_ema)
+        restructure(network, structure, f"the checkpoint of '{folder}'")
     network = _loaded(network, weights, folder)
     network.requires_grad_(False)
     return network.to(device if device is not None else "cpu").eval()

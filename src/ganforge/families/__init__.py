@@ -3,8 +3,8 @@ reads and lists its phases; `ganforge.training` runs them."""
 
 from __future__ import annotations
 
-from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
-from . import (acgan, began, cyclegan, gan, infogan, pix2pix, semantic, srgan, stargan,  # noqa: F401  (fill the registry)
+from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext, restructure, structure_of
+from . import (acgan, began, cyclegan, gan, infogan, pix2pix, progan, semantic, srgan, stargan, stylegan2,  # noqa: F401,E501
                unrolled)
 
-__all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext"]
+__all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext", "restructure", "structure_of"]
