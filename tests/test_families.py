@@ -118,6 +118,7 @@ PRESET_OVERRIDES = {
     "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "facades-pix2pix": ["data.dataset=mnist-edges", "data.resize=true", "model.resolution=32", "data.load_size=36",
                         "model.g_depth=5", "model.g_width=8", "model.d_width=8"],
+    "mnist-progan": ["algorithm.stage_images=0", "algorithm.fade_images=0"],  # 32x32 at once: one step reaches it
     "horse2zebra-cyclegan": ["data.dataset=mnist-inverted", "data.resize=true", "model.resolution=32",
                              "data.load_size=36", "model.g_width=8", "model.d_width=8"],
 }
@@ -144,3 +145,21 @@ class TestPix2PixHD(FamilyTests):
 
 class TestSpade(FamilyTests):
     preset, family, overrides = "shapes-spade", "spade", TINY_SEMANTIC
+
+
+# growth happens inside the mixin's steps: 16x16 needs two stages; with batch 8 and 4-image fades, step 0 fades
+# 4x4 -> 8x8 in (alpha 0), step 1 is at 16x16
+TINY_PROGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.resolution=16", "train.batch_size=8",
+               "algorithm.stage_images=0", "algorithm.fade_images=4"]
+
+
+class TestProGAN(FamilyTests):
+    preset, family, overrides = "mnist-progan", "progan", TINY_PROGAN
+
+
+TINY_STYLEGAN2 = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.mapping_layers=2",
+                  "model.resolution=8", "train.batch_size=8", "regularize.every={r1: 2}", "algorithm.pl_every=2"]
+
+
+class TestStyleGAN2(FamilyTests):
+    preset, family, overrides = "mnist-stylegan2", "stylegan2", TINY_STYLEGAN2

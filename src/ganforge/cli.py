@@ -273,7 +273,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="models with codes (InfoGAN): fix one (c1=3, c2=0.5) or sweep it: c1=all (rows), "
                         "c2=-2:2[:STEPS] (columns); repeatable")
     p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
-                   help="truncation trick: redraw noise values with |z| > PSI (smaller: cleaner, less varied)")
+                   help="truncation trick: toward the mean w for models that have one (StyleGAN2, PSI in [0, 1]), else "
+                        "redraw noise values with |z| > PSI (BigGAN); smaller: cleaner, less varied")
 
 
 def _sampler(args: argparse.Namespace):

@@ -95,6 +95,9 @@ class ModelConfig:
     minibatch_std: bool = False  # a minibatch standard-deviation feature before D's last layer (Karras et al. 2018)
     # samples per group (ProGAN's 4)
     minibatch_std_group: int = option(4, low=2, cap=limits.BATCH, hint="a spread needs two samples")
+    # StyleGAN's mapping network z -> w: its fully connected layers, and their learning-rate multiplier
+    mapping_layers: int = option(8, low=1, cap=limits.DEPTH)
+    mapping_lr: float = option(0.01, low=0.0, high=1.0, low_open=True)
     # Salimans et al.'s kernels before D's head
     minibatch_discrimination: int = option(0, low=0, cap=limits.WIDTH, hint="0 = off")
     # class labels G and D are conditioned on
@@ -371,7 +374,7 @@ def _checked(spec: dataclasses.Field, value: Any, key: str) -> Any:
         items = [(key, value)]
     for where, item in items:
         if meta.get("choices") is not None and item not in meta["choices"]:
-            raise GanforgeError(f"{where} must be one of {', '.join(meta['choices'])}, got {_short(item)}")
+            raise GanforgeError(f"{where} must be one of {', '.join(map(str, meta['choices']))}, got {_short(item)}")
         if isinstance(item, (int, float)) and not _in_range(item, meta):
             if meta.get("cap_why") is not None and item > meta["high"]:  # over a documented cap: say which
                 why = f" ({meta['cap_why']})" if meta["cap_why"] else ""

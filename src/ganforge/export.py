@@ -22,7 +22,7 @@ from . import limits
 from .checkpoints import latest_checkpoint, list_problems, load_checkpoint, saved_config, section, tensor_mismatches
 from .errors import GanforgeError
 from .files import read_json, run_contents, show
-from .families import FAMILIES
+from .families import FAMILIES, restructure, structure_of
 from .inputs import GeneratorInputs
 from .utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir
 
@@ -129,17 +129,20 @@ def _encoder_weights(run_dir: Path, name: str) -> dict[str, torch.Tensor]:
     return section(state, "nets", name, path)
 
 
-def sampler_state_from_run(run_dir: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], int, str]:
-    """The generating network's weights in a run's latest checkpoint: (weights, step, 'ema' or 'generator')."""
+def sampler_state_from_run(run_dir: Path, use_ema: bool = True
+                           ) -> tuple[dict[str, torch.Tensor], int, str, dict[str, int] | None]:
+    """The generating network in a run's latest checkpoint: (weights, step, 'ema' or 'generator', its structure
+    when it grows)."""
     return _sampler_state(*_latest_state(run_dir), use_ema)
 
 
 def _sampler_state(state: dict[str, Any], family: type, path: Path,
-                   use_ema: bool) -> tuple[dict[str, torch.Tensor], int, str]:
+                   use_ema: bool) -> tuple[dict[str, torch.Tensor], int, str, dict[str, int] | None]:
     name = family.sampler
+    structure = state.get("structure", {}).get(name)
     if use_ema and name in state["ema"]:
-        return state["ema"][name], state["step"], "ema"
-    return section(state, "nets", name, path), state["step"], "generator"
+        return state["ema"][name], state["step"], "ema", structure
+    return section(state, "nets", name, path), state["step"], "generator", structure
 
 
 def _save_weights(path: Path, network: nn.Module) -> None:
@@ -154,9 +157,11 @@ def write_generator(weights_path: Path, meta_path: Path, network: nn.Module, con
     """A generating network as safetensors plus its description (family, declared inputs, config), atomically."""
     _save_weights(weights_path, network)
     family = FAMILIES.get(config.algorithm.name)
+    structure = structure_of(network)
     atomic_write_json(meta_path, {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION, "family": config.algorithm.name,
         "network": family.sampler, "inputs": network.inputs.describe(),
+        **({} if structure is None else {"structure": structure}),
         "image": {"channels": config.model.channels, "resolution": config.model.resolution},
         "weights": kind, "step": step, "config": config.to_dict(), **(extra or {})})
     return weights_path
@@ -204,8 +209,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool = True, o
                             f"copied as folders)")
     check_export_target(run_dir, out, overwrite)
     state, family, path = _latest_state(run_dir)
-    weights, step, kind = _sampler_state(state, family, path, use_ema)
-    network = _loaded(family.build_sampler(config), weights, run_dir)
+    weights, step, kind, structure = _sampler_state(state, family, path, use_ema)
+    network = family.build_sampler(config)
+    restructure(network, structure, f"the checkpoint of '{show(run_dir)}'")
+    network = _loaded(network, weights, run_dir)
     out = ensure_writable_dir(out_dir)
     extra = {}
     if family.encoder is not None:  # the encoder's raw weights (it has no EMA), beside the generator's
@@ -236,6 +243,10 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
     single = folder.is_file() and folder.suffix == ".safetensors"
     config, meta = _weights_file_config(folder) if single else read_config(folder)
     network = FAMILIES.get(config.algorithm.name).build_sampler(config)
+    if "structure" in meta:  # a grown network (ProGAN's stage): rebuilt to that shape before its weights load
+        if not isinstance(meta["structure"], dict):
+            raise GanforgeError(f"'{folder}' records a malformed structure {meta['structure']!r}; export the run again")
+        restructure(network, meta["structure"], f"'{folder}'")
     if "inputs" in meta:
         try:
             declared = GeneratorInputs.from_description(meta["inputs"])
@@ -257,7 +268,8 @@ def load_generator(path: str | Path, device: torch.device | str | None = "cpu", 
             raise GanforgeError(f"cannot read '{show(weights_path)}' ({reason}); it is damaged: export the run "
                                 f"again") from None
     else:
-        weights, _, _ = sampler_state_from_run(folder, use_ema)
+        weights, _, _, structure = sampler_state_from_run(folder, use_ema)
+        restructure(network, structure, f"the checkpoint of '{folder}'")
     network = _loaded(network, weights, folder)
     network.requires_grad_(False)
     return network.to(device if device is not None else "cpu").eval()

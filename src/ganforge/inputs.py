@@ -281,13 +281,49 @@ class Choice(InputSpec):
         return torch.full((n,), self.index(name, str(given)), dtype=torch.long, device=device)
 
 
+@dataclass(frozen=True)
+class TruncationPsi(InputSpec):
+    """Truncation toward the mean w (StyleGAN): the generator moves each w to w_avg + psi (w - w_avg). 1 = off (what
+    training and plain sampling use); `--truncation PSI` sets it, 0 gives the mean w's image for every seed. A
+    generator that declares it takes --truncation here, instead of BigGAN's resampling of z."""
+
+    kind: ClassVar[str] = "truncation"
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> Tensor:
+        psi = 1.0 if truncation is None else self.checked(truncation)
+        return torch.full((n,), psi, device=generator.device)
+
+    @staticmethod
+    def checked(psi: float) -> float:
+        if not 0.0 <= psi <= 1.0:
+            raise GanforgeError(f"--truncation {psi:g}: this model truncates toward its mean w, psi in [0, 1] "
+                                f"(1 = off, 0 = the mean image)")
+        return float(psi)
+
+    def encode(self, value: Tensor) -> Tensor:
+        return value.float().view(-1, 1)
+
+    def value(self, name: str, given: Any, n: int, device: torch.device | str = "cpu") -> Tensor:
+        values = torch.as_tensor(given, dtype=torch.float32).flatten()
+        if values.numel() not in (1, n):
+            raise GanforgeError(f"--code {name} takes one truncation psi in [0, 1], got {given!r}")
+        for psi in values.tolist():
+            self.checked(psi)
+        return values.expand(n).to(device)
+
+
 def _require_count(name: str, value: Any) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise GanforgeError(f"a declared input's {name} must be a whole number >= 1, got {value!r}")
 
 
 INPUT_KINDS: dict[str, type[InputSpec]] = {spec.kind: spec for spec in (Latent, ClassLabel, CategoricalCode,
-                                                                        ContinuousCode, ImageInput, LabelMap, Choice)}
+                                                                        ContinuousCode, ImageInput, LabelMap, Choice,
+                                                                        TruncationPsi)}
 
 
 class GeneratorInputs(Mapping[str, InputSpec]):
@@ -319,8 +355,10 @@ class GeneratorInputs(Mapping[str, InputSpec]):
         return {name: spec for name, spec in self._specs.items() if isinstance(spec, spec_type)}
 
     def sample(self, n: int, generator: torch.Generator, truncation: float | None = None) -> dict[str, Tensor]:
-        """Every input for n samples; truncation applies to normal latents only."""
-        return {name: spec.sample(n, generator, truncation if isinstance(spec, Latent) else None)
+        """Every input for n samples. Truncation goes to the generator's own truncation input when it declares one
+        (StyleGAN's mean w), otherwise to its normal latents (BigGAN's resampling)."""
+        kind = TruncationPsi if self.of_kind(TruncationPsi) else Latent
+        return {name: spec.sample(n, generator, truncation if isinstance(spec, kind) else None)
                 for name, spec in self._specs.items()}
 
     def encode(self, values: Mapping[str, Tensor]) -> Tensor:

@@ -3,8 +3,8 @@ reads and lists its phases; `ganforge.training` runs them."""
 
 from __future__ import annotations
 
-from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext
-from . import (acgan, began, bigan, cyclegan, gan, infogan, mrgan, pix2pix, semantic, srgan,  # noqa: F401  (registry)
-               stargan, unrolled, veegan)
+from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext, restructure, structure_of
+from . import (acgan, began, bigan, cyclegan, gan, infogan, mrgan, pix2pix, progan, semantic, srgan,  # noqa: F401
+               stargan, stylegan2, unrolled, veegan)
 
-__all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext"]
+__all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext", "restructure", "structure_of"]

@@ -91,6 +91,7 @@ class Family:
     encoder: ClassVar[str | None] = None  # the network from data back to the latent, if any: exported, `encode`
     plotted: ClassVar[tuple[tuple[str, str], ...]] = ()  # (logged key, title): extra curves in losses.png
     translates: ClassVar[bool] = False  # its sampler maps input images (evaluated on a test split, `translate`)
+    grows: ClassVar[bool] = False  # its `grow()` drives networks that change structure (progressive growing)
 
     def __init__(self, loop: TrainingContext) -> None:
         self.loop = loop
@@ -100,6 +101,10 @@ class Family:
                                 f"{config.algorithm.name} family does not feed it; train it with an image-to-image "
                                 f"family (pix2pix, cyclegan, srgan, stargan, spade, ...), or pick a noise generator "
                                 f"(`ganforge presets` lists both)")
+        growing = [name for name, net in loop.nets.items() if structure_of(loop.raw(name)) is not None]
+        if growing and not self.grows:
+            raise GanforgeError(f"network {growing[0]} grows progressively, which the {loop.config.algorithm.name} "
+                                f"family does not drive; train it with algorithm.name=progan")
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
@@ -159,12 +164,37 @@ class Family:
         """The networks `train.compile` compiles, each with an input like the ones training feeds it."""
         return []
 
+    def grow(self) -> tuple[str, ...]:
+        """Called by the loop before every step: change the structure of networks now (ProGAN adds a resolution)
+        and return the names of those whose parameters changed. The loop then rebuilds their optimisers (the moments
+        of surviving parameters kept, new ones starting at zero), their EMA and their DDP wrappers. A network that
+        grows implements `structure()` (a small dict of ints) and `restructure(structure)`; checkpoints and exports
+        record its structure, so it is rebuilt to that shape before its weights are loaded."""
+        return ()
+
     def state_dict(self) -> dict[str, Any]:
         """State the family keeps across steps (BEGAN's k_t, an image pool): saved in every checkpoint."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what state_dict saved."""
+
+
+def structure_of(net: nn.Module) -> dict[str, int] | None:
+    """A growing network's structure (see `Family.grow`), None for a network of fixed shape."""
+    method = getattr(net, "structure", None)
+    return dict(method()) if callable(method) else None
+
+
+def restructure(net: nn.Module, structure: dict[str, Any] | None, source: str = "") -> None:
+    """Bring a growing network to a recorded structure before its weights are loaded; refused for a fixed one."""
+    if not structure:
+        return
+    method = getattr(net, "restructure", None)
+    if not callable(method):
+        raise GanforgeError(f"{source or 'the saved state'} records a structure {dict(structure)} for a network "
+                            f"that does not grow; it was written by another model")
+    method({str(k): int(v) for k, v in structure.items()})
 
 
 FAMILIES: Registry[type[Family]] = Registry("family")

@@ -20,6 +20,16 @@ class EMA:
         for ema_buffer, buffer in zip(self.module.buffers(), generator.buffers()):
             ema_buffer.copy_(buffer)
 
+    @torch.no_grad()
+    def follow(self, generator: nn.Module) -> None:
+        """The generator grew (progressive growing): average its new structure, keeping the averages of every
+        tensor it still has and starting new layers from the generator's own values."""
+        old = self.module.state_dict()
+        self.module = copy.deepcopy(generator).eval().requires_grad_(False)
+        for key, value in self.module.state_dict().items():
+            if key in old and old[key].shape == value.shape:
+                value.copy_(old[key])
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.module.state_dict()
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import GanforgeError
-from ..families import Family, Phase
+from ..families import Family, Phase, restructure, structure_of
 from ..inputs import GeneratorInputs
 from .distributed import unwrap
 from .ema import EMA
@@ -56,13 +56,56 @@ class PhaseLoop:
         self.phases = self.family.phases()
         self.optimizers, self.base_lr = {}, {}
         for name, net in nets.items():
-            intervals = [p.every for p in self.phases if name in p.networks]
-            if intervals:
-                settings = network_settings(self.config.optim, name, max(intervals))
+            settings = self._optimizer_settings(name)
+            if settings is not None:
                 self.optimizers[name] = build_optimizer(net.parameters(), settings)
                 self.base_lr[name] = settings.lr
         t = self.config.train
         self.ema = {family.sampler: EMA(self.raw(family.sampler), t.ema_decay)} if t.ema else {}
+
+    def _optimizer_settings(self, name: str):
+        """Network `name`'s optimiser settings (with the lazy correction of its longest interval), None when no
+        phase steps it."""
+        intervals = [p.every for p in self.phases if name in p.networks]
+        return network_settings(self.config.optim, name, max(intervals)) if intervals else None
+
+    # ------------------------------------------------------------------ growing networks
+    def wrap(self, name: str, net: nn.Module) -> nn.Module:
+        """Network `name` as the loop runs it (the Trainer wraps it for DDP and its memory layout)."""
+        return net
+
+    def networks_changed(self, names: tuple[str, ...]) -> None:
+        """After a family changed these networks' parameters (`Family.grow`): wrap them again, rebuild their
+        optimisers (each surviving parameter keeps its moments, new ones start fresh, the learning rate is the
+        current one) and let their EMA follow the new structure (surviving averages kept, new layers copied)."""
+        for name in names:
+            raw = self.raw(name)
+            self.nets[name] = self.wrap(name, raw)
+            old = self.optimizers.get(name)
+            if old is not None:
+                new = build_optimizer(raw.parameters(), self._optimizer_settings(name))
+                for p in (p for group in new.param_groups for p in group["params"]):
+                    if p in old.state:
+                        new.state[p] = old.state[p]
+                for group, old_group in zip(new.param_groups, old.param_groups):
+                    group["lr"] = old_group["lr"]
+                self.optimizers[name] = new
+            if name in self.ema:
+                self.ema[name].follow(raw)
+
+    def structures(self) -> dict[str, dict[str, int]]:
+        """The structure of every growing network (what checkpoints record)."""
+        found = {name: structure_of(self.raw(name)) for name in self.nets}
+        return {name: value for name, value in found.items() if value is not None}
+
+    def restore_structures(self, structures: dict[str, dict[str, int]]) -> None:
+        """Grow networks to the structures a checkpoint recorded, before its weights are loaded."""
+        changed = []
+        for name, structure in structures.items():
+            if name in self.nets and structure_of(self.raw(name)) != dict(structure):
+                restructure(self.raw(name), structure, f"the checkpoint's network {name}")
+                changed.append(name)
+        self.networks_changed(tuple(changed))
 
     # ------------------------------------------------------------------ what families call
     def raw(self, name: str) -> nn.Module:
@@ -85,6 +128,9 @@ class PhaseLoop:
 
     # ------------------------------------------------------------------ the loop
     def train_step(self) -> dict[str, torch.Tensor]:
+        grown = self.family.grow()
+        if grown:
+            self.networks_changed(grown)
         factor = SCHEDULES.get(self.config.optim.schedule)(self.step, self.total_steps)
         for name, optimizer in self.optimizers.items():
             set_learning_rate(optimizer, self.base_lr[name] * factor)

@@ -107,8 +107,7 @@ class Trainer(PhaseLoop):
         self.noise_rng = torch.Generator(device=self.device).manual_seed(config.train.seed)
         self.step = 0
         self.skips = {}
-        self.assemble(family, {name: distributed.wrap(net, self.dist, self.device, t.sync_batchnorm)
-                               for name, net in nets.items()})
+        self.assemble(family, {name: self.wrap(name, net) for name, net in nets.items()})
         self.compile_seconds = (performance.compile_networks(self.family.compile_targets(self.batch_size))
                                 if t.compile else 0.0)
         if t.compile and not self.quiet:
@@ -132,6 +131,11 @@ class Trainer(PhaseLoop):
         logged = [r["fid"] for r in self.runlog.records() if "fid" in r] if self.evaluator is not None else []
         self.best_fid: float | None = min(logged) if logged else None  # kept lines: up to the checkpoint
         self.latest_fid: float | None = logged[-1] if logged else None
+
+    def wrap(self, name: str, net: torch.nn.Module) -> torch.nn.Module:
+        """On the device, in the run's memory layout, DDP-wrapped under torchrun (again after a network grew)."""
+        net = performance.to_layout(net.to(self.device), self.memory_format)
+        return distributed.wrap(net, self.dist, self.device, self.config.train.sync_batchnorm)
 
     def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device)
@@ -281,6 +285,7 @@ class Trainer(PhaseLoop):
             "world_size": self.dist.world_size,
             "noise_rng": self.noise_rng.get_state(),
             "skips": dict(self.skips),
+            "structure": self.structures(),
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -301,6 +306,7 @@ class Trainer(PhaseLoop):
                        if not d.startswith(RESUMABLE_CHANGES)]
         if differences:
             raise GanforgeError("cannot resume with a different config: " + "; ".join(differences))
+        self.restore_structures(state.get("structure", {}))  # grown networks first, so their weights fit
         for name in self.nets:
             weights = section(state, "nets", name, path)
             problems = tensor_mismatches(self.raw(name).state_dict(), weights)
