@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 
 from ganforge import Sampler, export_run, load_encoder, load_generator
-from ganforge.checkpoints import latest_checkpoint, load_checkpoint
+from ganforge.checkpoints import latest_checkpoint
 from ganforge.configure import build_config
 from ganforge.training.trainer import Trainer
 
@@ -25,11 +25,11 @@ class FamilyTests:
     overrides: ClassVar[list[str]] = []
     family: ClassVar[str] = ""  # the family the preset (with overrides) must train
 
-    def trainer(self, run_dir: Path, *extra: str) -> Trainer:
+    def trainer(self, run_dir: Path, *extra: str, checkpoint: Path | None = None) -> Trainer:
         config = build_config(self.preset, overrides=[*self.overrides, "train.num_samples=4", "eval.every=0",
                                                       "train.log_every=1", *extra])
         assert config.algorithm.name == self.family
-        return Trainer(config, run_dir, quiet=True)
+        return Trainer(config, run_dir, checkpoint=checkpoint, quiet=True)
 
     @staticmethod
     def parameters(trainer: Trainer) -> dict[str, list[torch.Tensor]]:
@@ -86,8 +86,7 @@ class FamilyTests:
         for _ in range(2):
             first.train_step()
         first.save_checkpoint()
-        resumed = self.trainer(tmp_path / "split", "train.steps=4")
-        resumed._load(load_checkpoint(latest_checkpoint(tmp_path / "split")))
+        resumed = self.trainer(tmp_path / "split", "train.steps=4", checkpoint=latest_checkpoint(tmp_path / "split"))
         assert resumed.step == 2 and resumed.family.state_dict().keys() == first.family.state_dict().keys()
         got = [{k: float(v) for k, v in resumed.train_step().items()} for _ in range(2)]
         assert got == expected[2:]
