@@ -66,17 +66,27 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc).lstrip()) from None
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
+def _finite_float(text: str, zero_allowed: bool) -> float:
     import math
 
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got '{show(text[:40])}'")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
+        raise argparse.ArgumentTypeError(f"must be a finite number {'>=' if zero_allowed else '>'} 0, got "
+                                         f"'{show(text[:40])}'")
     return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    return _finite_float(text, zero_allowed=False)
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0 (a weight that may switch its term off)."""
+    return _finite_float(text, zero_allowed=True)
 
 
 _FLAGS = {"overrides": "--set", "classes": "--class", "codes": "--code", "preset_opt": "--preset",
@@ -473,6 +483,59 @@ def _encode(args: argparse.Namespace) -> int:
         print(json.dumps({**description, "z": z.tolist()}))
     else:
         print(f"wrote the {z.numel()}-d latent of {args.image} to {write_latent(z, args.out, description)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ stylize
+_STYLE_SETTINGS = ("steps", "content_weight", "style_weight", "tv_weight", "init", "optimizer", "lr", "seed")
+
+
+def _stylize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("content", metavar="CONTENT", help="the picture whose content is kept (.png/.jpg)")
+    p.add_argument("style", metavar="STYLE", help="the picture whose style is painted in (resized to the content's "
+                                                  "size)")
+    p.add_argument("--out", required=True, metavar="OUT.png", help="the result; next to it OUT-losses.png, "
+                                                                   "OUT-losses.json and OUT-steps/")
+    p.add_argument("--steps", type=count(limits.STEPS), help="optimisation steps, one loss evaluation each "
+                                                             "(default 300)")
+    p.add_argument("--size", type=count(limits.IMAGE_SIZE, low=16), default=256,
+                   help="the content's longer side in pixels while optimising (default %(default)s)")
+    p.add_argument("--content-weight", type=non_negative_float, metavar="W",
+                   help="weight of the content loss at conv4_2 (default 1)")
+    p.add_argument("--style-weight", type=non_negative_float, metavar="W",
+                   help="weight of the Gram-matrix style loss over conv1_1..conv5_1 (default 1e6)")
+    p.add_argument("--tv-weight", type=non_negative_float, metavar="W",
+                   help="weight of the total-variation loss (default 1)")
+    p.add_argument("--init", metavar="NAME", help="the starting image: noise (white noise, the paper's; default) or "
+                                                  "content")
+    p.add_argument("--optimizer", metavar="NAME", help="lbfgs (the paper's; default) or adam")
+    p.add_argument("--lr", type=positive_float, help="step size (default 1 for lbfgs, 0.02 for adam)")
+    p.add_argument("--pool", metavar="NAME", default="avg",
+                   help="VGG19's pooling: avg (the paper's suggestion; default) or max (as it was trained)")
+    p.add_argument("--seed", type=seed, help="seed of the noise start image (default 0)")
+    p.add_argument("--every", type=count(limits.STEPS, low=0), default=50, metavar="K",
+                   help="write the image every K steps into OUT-steps/ (0: never; default %(default)s)")
+    p.add_argument("--weights", metavar="PATH",
+                   help="VGG19 ImageNet weights, torchvision's state_dict (default: the torch hub cache)")
+    p.add_argument("--download", action="store_true",
+                   help="download the VGG19 weights into the torch hub cache when they are missing")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("stylize", "neural style transfer (Gatys et al. 2016): CONTENT painted in the style of STYLE with VGG19",
+         "ganforge stylize photo.png painting.png --out result.png --download\n"
+         "  ganforge stylize photo.png painting.png --out result.png --steps 500 --size 384 --init content\n"
+         "  ganforge stylize photo.png painting.png --out result.png --weights vgg19-dcbb9e9d.pth --every 0",
+         configure=_stylize_args)
+def _stylize(args: argparse.Namespace) -> int:
+    from .style_transfer import Settings, stylize_files
+
+    _not_into_a_run(args.out)
+    given = {name: getattr(args, name) for name in _STYLE_SETTINGS if getattr(args, name) is not None}
+    stylize_files(args.content, args.style, args.out, Settings(**given), size=args.size, every=args.every,
+                  weights=args.weights, download=args.download, device=args.device, pool=args.pool,
+                  progress=not args.quiet)
     return 0
 
 
