@@ -96,12 +96,15 @@ def vgg19_layer_names() -> list[str]:
 
 
 def _vgg19_layers(depth: int, pool: str) -> nn.Sequential:
-    """torchvision's VGG19 feature layers up to `depth` (exclusive), their indices unchanged, pooling as `pool`."""
+    """torchvision's VGG19 feature layers up to `depth` (exclusive), their indices unchanged, pooling as `pool`;
+    built without storage (on the meta device): their weights are always loaded after, so initialising them
+    would be wasted time."""
     from torchvision.models.vgg import cfgs, make_layers
 
     if pool not in POOLS:
         raise GanforgeError(f"unknown pooling '{pool}'; choose from: {', '.join(POOLS)}")
-    layers = make_layers(cfgs["E"])[:depth]
+    with torch.device("meta"):
+        layers = make_layers(cfgs["E"])[:depth]
     for i, layer in enumerate(layers):
         if isinstance(layer, nn.MaxPool2d):
             layers[i] = POOLS[pool]()
@@ -148,7 +151,7 @@ def _load_features(layers: nn.Sequential, state_dict: dict[str, Tensor]) -> None
         if tuple(state_dict[key].shape) != tuple(own[ours].shape):
             raise GanforgeError(f"VGG19 weight {key} has shape {tuple(state_dict[key].shape)}, expected "
                                 f"{tuple(own[ours].shape)}; these are not VGG19 weights (VGG16 or another net?)")
-    layers.load_state_dict({ours: state_dict[key].float() for key, ours in wanted.items()})
+    layers.load_state_dict({ours: state_dict[key].float() for key, ours in wanted.items()}, assign=True)
 
 
 def random_vgg19_state(seed: int = 0, layers: str = "conv5_1") -> dict[str, Tensor]:
@@ -162,10 +165,10 @@ def random_vgg19_state(seed: int = 0, layers: str = "conv5_1") -> dict[str, Tens
     state = {}
     for index, layer in enumerate(built):
         if isinstance(layer, nn.Conv2d):
-            weight = torch.empty_like(layer.weight)
+            weight = torch.empty(layer.weight.shape)
             nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu", generator=generator)
             state[f"features.{index}.weight"] = weight
-            state[f"features.{index}.bias"] = torch.zeros_like(layer.bias)
+            state[f"features.{index}.bias"] = torch.zeros(layer.bias.shape)
     return state
 
 
@@ -447,13 +450,10 @@ def outputs_of(out: str | Path) -> dict[str, Path]:
             "steps": Path(f"{stem}-steps")}
 
 
-def build_features(weights: str | Path | None = None, download: bool = False, pool: str = "avg",
-                   settings: Settings | None = None) -> VGGFeatures:
-    """The ImageNet VGG19 (from `weights`, else the torch hub cache, else downloaded when `download`) cut at the
-    deepest layer the settings use."""
+def build_features(weights: str | Path, pool: str = "avg", settings: Settings | None = None) -> VGGFeatures:
+    """The VGG19 of the weights file `weights`, cut at the deepest layer the settings use."""
     settings = settings or Settings()
-    state = load_weights(locate_weights(weights, download))
-    return VGGFeatures(state, (settings.content_layer, *settings.style_layers), pool)
+    return VGGFeatures(load_weights(weights), (settings.content_layer, *settings.style_layers), pool)
 
 
 def stylize_files(content_path: str | Path, style_path: str | Path, out: str | Path, settings: Settings,
@@ -475,8 +475,12 @@ def stylize_files(content_path: str | Path, style_path: str | Path, out: str | P
     if pool not in POOLS:
         raise GanforgeError(f"unknown --pool '{pool}'; choose from: {', '.join(POOLS)}")
     target_device = resolve_device(device, "--device")
-    content, style = prepare_pictures(content_path, style_path, size, say=lambda line: print(line, file=sys.stderr))
-    features = (features or build_features(weights, download, pool, settings)).to(target_device)
+    weights_path = None if features is not None else locate_weights(weights, download)
+    notes: list[str] = []  # said once every input has been checked: an error stays the only line
+    content, style = prepare_pictures(content_path, style_path, size, say=notes.append)
+    features = (features or build_features(weights_path, pool, settings)).to(target_device)
+    for note in notes:
+        print(note, file=sys.stderr)
     ensure_writable_dir(paths["image"].parent)
     if every:
         ensure_writable_dir(paths["steps"], "folder for the intermediate images")
