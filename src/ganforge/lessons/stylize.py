@@ -28,7 +28,8 @@ def _network() -> tuple[VGGFeatures, str]:
     return VGGFeatures(random_vgg19_state(seed=0), layers), (
         f"**a seeded random-weight VGG19, not the ImageNet one**: no `{VGG19_FILE}` was found at `{hub}`. The "
         f"losses below fall as they would with the trained network, so the optimisation is shown working, but a "
-        f"random network's features do not describe painting style, so the result is not painterly. Put "
+        f"random network's features do not describe painting style, so the result is not painterly (its content "
+        f"responses are weak too: the landscape hardly shows). Put "
         f"`{VGG19_FILE}` ({VGG19_URL}) there, or run `ganforge stylize CONTENT STYLE --out OUT.png --download` once, "
         f"and rerun the lesson for the real thing.")
 
