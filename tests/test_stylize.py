@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganforge.cli import main
-from ganforge.style_transfer import (CONTENT_LAYER, EXAMPLES_DIR, STYLE_LAYERS, VGG19_FILE, Settings, VGGFeatures,
-                                     content_loss, gram_matrix, outputs_of, random_vgg19_state, stylize,
-                                     total_variation)
+from ganforge.style_transfer import (CONTENT_LAYER, EXAMPLES_DIR, STYLE_LAYERS, VGG19_FILE, VGG19_URL, Settings,
+                                     VGGFeatures, content_loss, gram_matrix, outputs_of, random_vgg19_state,
+                                     stylize, total_variation)
 
 CONTENT = str(EXAMPLES_DIR / "content.png")
 STYLE = str(EXAMPLES_DIR / "style.png")
@@ -122,6 +122,26 @@ def test_stylize_command_writes_the_result_the_steps_and_the_losses(weights_file
     history = json.loads(paths["losses"].read_text())["history"]
     assert len(history) == 3
     assert "style image 128x128 resized to 32x21" in captured.err
+
+
+def test_weights_come_from_the_hub_cache_and_download_through_torchvision(vgg_state, empty_hub, tmp_path,
+                                                                          monkeypatch):
+    import torchvision.models._api
+
+    fetched = []
+
+    def fake_download(url, *args, **kwargs):  # what torchvision's weights API calls; no network in tests
+        fetched.append(url)
+        empty_hub.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(vgg_state, empty_hub)
+        return vgg_state
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", fake_download)
+    argv = ["stylize", CONTENT, STYLE, "--size", "24", "--steps", "1", "--every", "0", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "a.png"), "--download"]) == 0
+    assert fetched == [VGG19_URL] and empty_hub.is_file()
+    assert main([*argv, "--out", str(tmp_path / "b.png")]) == 0  # found in the cache: nothing fetched
+    assert fetched == [VGG19_URL] and (tmp_path / "b.png").is_file()
 
 
 def _bad_weights(tmp_path):
