@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganforge.cli import main
+from ganforge.errors import GanforgeError
 from ganforge.style_transfer import (CONTENT_LAYER, EXAMPLES_DIR, STYLE_LAYERS, VGG19_FILE, VGG19_URL, Settings,
                                      VGGFeatures, content_loss, gram_matrix, outputs_of, random_vgg19_state,
                                      stylize, total_variation)
@@ -107,6 +108,13 @@ def test_all_three_losses_fall(shallow_features, optimizer):
     for name in ("content", "style", "tv", "total"):
         assert getattr(result.end, name) < getattr(result.start, name), name
     assert result.image.shape == (3, 32, 32) and 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_a_loss_that_stops_being_finite_is_one_line(shallow_features):
+    broken = torch.full((3, 16, 16), float("nan"))
+    settings = Settings(steps=2, content_layer=SHALLOW.content_layer, style_layers=SHALLOW.style_layers)
+    with pytest.raises(GanforgeError, match="diverged at step 1"):
+        stylize(shallow_features, broken, torch.rand(3, 16, 16), settings)
 
 
 def test_stylize_command_writes_the_result_the_steps_and_the_losses(weights_file, tmp_path, capsys):

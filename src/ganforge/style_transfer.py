@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -102,7 +102,7 @@ def _vgg19_layers(depth: int, pool: str) -> nn.Sequential:
     from torchvision.models.vgg import cfgs, make_layers
 
     if pool not in POOLS:
-        raise GanforgeError(f"unknown pooling '{pool}'; choose from: {', '.join(POOLS)}")
+        raise GanforgeError(f"unknown --pool '{pool}'; choose from: {', '.join(POOLS)}")
     with torch.device("meta"):
         layers = make_layers(cfgs["E"])[:depth]
     for i, layer in enumerate(layers):
@@ -325,9 +325,6 @@ class Losses:
     tv: float
     total: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {"content": self.content, "style": self.style, "tv": self.tv, "total": self.total}
-
 
 @dataclass
 class Result:
@@ -472,8 +469,6 @@ def stylize_files(content_path: str | Path, style_path: str | Path, out: str | P
     if paths["image"].suffix.lower() not in IMAGE_SUFFIXES:
         raise GanforgeError(f"--out '{show(out)}' must end in .png, .jpg or .webp")
     settings.check()
-    if pool not in POOLS:
-        raise GanforgeError(f"unknown --pool '{pool}'; choose from: {', '.join(POOLS)}")
     target_device = resolve_device(device, "--device")
     weights_path = None if features is not None else locate_weights(weights, download)
     notes: list[str] = []  # said once every input has been checked: an error stays the only line
@@ -505,8 +500,8 @@ def stylize_files(content_path: str | Path, style_path: str | Path, out: str | P
             bar.close()
     save_picture(result.image, paths["image"])
     plot_losses(result.history, paths["plot"], settings)
-    atomic_write_json(paths["losses"], {"settings": {**vars(settings), "size": size, "pool": pool},
-                                        "history": [h.as_dict() for h in result.history]})
+    atomic_write_json(paths["losses"], {"settings": {**asdict(settings), "size": size, "pool": pool},
+                                        "history": [asdict(h) for h in result.history]})
     start, end = result.start, result.end
     print(f"losses from step 0 to {settings.steps}: content {start.content:.4g} -> {end.content:.4g}, style "
           f"{start.style:.4g} -> {end.style:.4g}, tv {start.tv:.4g} -> {end.tv:.4g}")
