@@ -328,6 +328,8 @@ class Losses:
 
 @dataclass
 class Result:
+    """The optimised image and the losses along the way (the start and the end are what a summary reports)."""
+
     image: Tensor  # (3, H, W) in [0, 1]
     history: list[Losses] = field(default_factory=list)  # history[k]: the losses at the image after k steps
 
@@ -455,8 +457,7 @@ def build_features(weights: str | Path, pool: str = "avg", settings: Settings | 
 
 def stylize_files(content_path: str | Path, style_path: str | Path, out: str | Path, settings: Settings,
                   size: int = 256, every: int = 50, weights: str | Path | None = None, download: bool = False,
-                  device: str = "auto", pool: str = "avg", progress: bool = True,
-                  features: VGGFeatures | None = None) -> Result:
+                  device: str = "auto", pool: str = "avg", progress: bool = True) -> Result:
     """`ganforge stylize`: read both pictures, optimise, write the result, the loss plot and JSON and every
     `every`-th step's image. Everything the user can get wrong (paths, weights, names) fails before the first
     step."""
@@ -470,10 +471,10 @@ def stylize_files(content_path: str | Path, style_path: str | Path, out: str | P
         raise GanforgeError(f"--out '{show(out)}' must end in .png, .jpg or .webp")
     settings.check()
     target_device = resolve_device(device, "--device")
-    weights_path = None if features is not None else locate_weights(weights, download)
+    weights_path = locate_weights(weights, download)
     notes: list[str] = []  # said once every input has been checked: an error stays the only line
     content, style = prepare_pictures(content_path, style_path, size, say=notes.append)
-    features = (features or build_features(weights_path, pool, settings)).to(target_device)
+    features = build_features(weights_path, pool, settings).to(target_device)
     for note in notes:
         print(note, file=sys.stderr)
     ensure_writable_dir(paths["image"].parent)
