@@ -14,7 +14,8 @@ Layer responses are taken after each ReLU (Caffe's in-place ReLU, which the pape
 blobs); the max-pooling layers are replaced by average pooling, as the paper suggests ("improves the gradient flow
 and one obtains slightly more appealing results"; `pool="max"` keeps torchvision's). The features come from
 torchvision's VGG19 architecture with its ImageNet weights (`vgg19-dcbb9e9d.pth`), images normalised with the
-ImageNet mean and standard deviation.
+ImageNet mean and standard deviation. Unlike the paper, the weights are not rescaled to a mean response of 1 per
+filter, so the loss weights here are on another scale than its alpha and beta.
 """
 
 from __future__ import annotations
