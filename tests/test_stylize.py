@@ -158,6 +158,14 @@ def _bad_weights(tmp_path):
     return ["--weights", str(path)]
 
 
+def _wrong_shape(tmp_path):
+    state = random_vgg19_state(seed=0)
+    state["features.2.weight"] = state["features.2.weight"][:32]
+    path = tmp_path / "narrow.pth"
+    torch.save(state, path)
+    return ["--weights", str(path)]
+
+
 def _not_a_torch_file(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_text("not weights")
@@ -176,6 +184,7 @@ BAD = {  # case -> (arguments replacing CONTENT, or extra flags; words the one l
     "missing weights": (lambda tmp: [], VGG19_FILE, "--download"),
     "missing weights file": (lambda tmp: ["--weights", str(tmp / "none.pth")], "does not exist", VGG19_FILE),
     "not VGG19 weights": (_bad_weights, "lack", VGG19_FILE),
+    "a wrong shape": (_wrong_shape, "features.2.weight has shape (32, 64, 3, 3)", "(64, 64, 3, 3)"),
     "not a torch file": (_not_a_torch_file, "cannot read VGG19 weights", VGG19_FILE),
     "unknown init": (lambda tmp: ["--init", "zeros"], "unknown --init 'zeros'", "noise"),
     "unknown pool": (lambda tmp: ["--pool", "min"], "unknown --pool 'min'", "avg"),
