@@ -91,7 +91,7 @@ def non_negative_float(text: str) -> float:
 
 _FLAGS = {"overrides": "--set", "classes": "--class", "codes": "--code", "preset_opt": "--preset",
           "argv": "an argument", "preset": "PRESET", "model": "MODEL", "run": "RUN", "dataset": "DATASET", "datasets": "DATASET",
-          "name": "NAME"}
+          "name": "NAME", "content": "CONTENT", "style": "STYLE"}
 
 
 def _check_names(args: argparse.Namespace) -> None:
