@@ -83,6 +83,8 @@ class ModelConfig:
     g_depth: int = option(0, low=0, cap=limits.DEPTH, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
     # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
     g_blocks: int = option(6, low=0, cap=limits.DEPTH)
+    # residual blocks at each resolution of R3GAN's G and D (its CIFAR-10 config: 2)
+    stage_blocks: int = option(2, low=1, cap=limits.DEPTH)
     # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
     d_layers: int = option(3, low=1, cap=limits.DEPTH)
     upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
