@@ -62,7 +62,7 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, total_blocks: int) -> None:
         super().__init__()
         expanded = channels * EXPANSION
-        groups = max(1, expanded // GROUP_CHANNELS)
+        groups = math.gcd(expanded, max(1, expanded // GROUP_CHANNELS))  # ~16 per group, and a divisor
         gain = ACTIVATION_GAIN * total_blocks ** (-1 / (2 * 3 - 2))  # Fixup: L^(-1/(2m-2)), m = 3 layers
         self.branch = nn.Sequential(conv(channels, expanded, gain=gain), BiasedLeakyReLU(expanded),
                                     conv(expanded, expanded, 3, groups=groups, gain=gain), BiasedLeakyReLU(expanded),
@@ -152,13 +152,8 @@ class R3GANDiscriminator(nn.Module):
         return self.head(self.body(x)).view(-1)
 
 
-@GENERATORS.register("r3gan", help="R3GAN's G: a learned basis from z, residual grouped-conv blocks, no "
-                                   "normalisation, bilinear upsampling (width = model.g_width)")
-def r3gan_generator(config: ModelConfig) -> nn.Module:
-    return R3GANGenerator(config)
-
-
-@DISCRIMINATORS.register("r3gan", help="R3GAN's D: residual grouped-conv blocks, no normalisation, [1,2,1]-filtered "
-                                       "downsampling, a per-channel basis and a linear logit")
-def r3gan_discriminator(config: ModelConfig) -> nn.Module:
-    return R3GANDiscriminator(config)
+GENERATORS.add("r3gan", R3GANGenerator, help="R3GAN's G: a learned basis from z, residual grouped-conv blocks, no "
+                                             "normalisation, bilinear upsampling (width = model.g_width)")
+DISCRIMINATORS.add("r3gan", R3GANDiscriminator, help="R3GAN's D: residual grouped-conv blocks, no normalisation, "
+                                                     "[1,2,1]-filtered downsampling, a per-channel basis, a linear "
+                                                     "logit")
