@@ -24,7 +24,7 @@ from ganforge.training.trainer import Trainer
 
 RPGAN = LOSSES.get("relativistic-pairing")
 TINY = ["model.g_width=16", "model.d_width=16", "model.latent_dim=8", "model.stage_blocks=1",
-        "train.batch_size=4"]
+        "train.batch_size=4", "train.threads=1"]
 REAL = torch.tensor([2.0, 1.0, -0.5])
 FAKE = torch.tensor([-1.0, 0.5, 3.0])
 
