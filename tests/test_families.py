@@ -116,6 +116,7 @@ PRESET_OVERRIDES = {
     "cifar10-dcgan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-sngan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
     "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
+    "cifar10-r3gan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
     "facades-pix2pix": ["data.dataset=mnist-edges", "data.resize=true", "model.resolution=32", "data.load_size=36",
                         "model.g_depth=5", "model.g_width=8", "model.d_width=8"],
     "mnist-progan": ["algorithm.stage_images=0", "algorithm.fade_images=0"],  # 32x32 at once: one step reaches it

@@ -103,8 +103,8 @@ def test_lazy_phases_run_on_their_steps(tmp_path):
     trainer = Trainer(config, tmp_path / "run", quiet=True)
     assert [(p.name, p.every) for p in trainer.phases] == [("D", 1), ("Dreg", 4), ("G", 1), ("Greg", 3)]
     # lazy regularisation's correction on the optimisers: lr x N/(N+1) for each network's longest interval
-    assert trainer.base_lr["D"] == pytest.approx(2.5e-3 * 4 / 5)
-    assert trainer.base_lr["G"] == pytest.approx(2.5e-3 * 3 / 4)
+    assert trainer.optimizer_settings["D"].lr == pytest.approx(2.5e-3 * 4 / 5)
+    assert trainer.optimizer_settings["G"].lr == pytest.approx(2.5e-3 * 3 / 4)
     ran = []
     for _ in range(9):
         stats = trainer.train_step()

@@ -83,6 +83,8 @@ class ModelConfig:
     g_depth: int = option(0, low=0, cap=limits.DEPTH, hint="0 = down to 1x1")  # U-Net levels (pix2pix's unet_256: 8)
     # residual blocks of the CycleGAN generator (6 at 128 px, 9 at 256 px)
     g_blocks: int = option(6, low=0, cap=limits.DEPTH)
+    # residual blocks at each resolution of R3GAN's G and D (its CIFAR-10 config: 2)
+    stage_blocks: int = option(2, low=1, cap=limits.DEPTH)
     # PatchGAN strided layers: 3 = the 70x70 patches of pix2pix at 256 px
     d_layers: int = option(3, low=1, cap=limits.DEPTH)
     upscale: int = option(1, choices=(1, 2, 4, 8))  # super-resolution factor: G's input is resolution / upscale
@@ -124,6 +126,8 @@ class NetworkOptimizerConfig:
     beta1: float | None = option(None, low=0.0, high=1.0, high_open=True)
     beta2: float | None = option(None, low=0.0, high=1.0, high_open=True)
     weight_decay: float | None = option(None, low=0.0)
+    lr_end: float | None = option(None, low=0.0)
+    beta2_end: float | None = option(None, low=0.0, high=1.0, high_open=True)
 
 
 @dataclass
@@ -139,7 +143,10 @@ class OptimizerConfig:
     beta1: float = option(0.5, low=0.0, high=1.0, high_open=True)
     beta2: float = option(0.999, low=0.0, high=1.0, high_open=True)
     weight_decay: float = option(0.0, low=0.0)
-    schedule: str = "constant"  # learning-rate schedule over train.steps: constant, or linear (decay to 0)
+    schedule: str = "constant"  # learning-rate schedule over train.steps: constant, linear, cosine, ...
+    lr_end: float = option(0.0, low=0.0)  # the learning rate a non-constant schedule reaches at the last step
+    # Adam's beta2 at the last step, along optim.schedule (R3GAN: 0.9 -> 0.99)
+    beta2_end: float | None = option(None, low=0.0, high=1.0, high_open=True, hint="unset = beta2 throughout")
     fused: bool = True  # Adam as one fused kernel over all parameters (1.18x an MLP epoch on 2 cores); false = foreach
     networks: dict[str, NetworkOptimizerConfig] = field(default_factory=dict, metadata={"flatten": True})
 
@@ -166,6 +173,9 @@ class RegularizeConfig:
     # ... over this many steps (default: the whole run)
     instance_noise_steps: int | None = option(None, low=1, cap=limits.STEPS)
     orthogonal: float = option(0.0, low=0.0, hint="0 = off")  # BigGAN's orthogonal regularisation of G's weights
+    schedule: str = "constant"  # the penalties' weights over train.steps, by the names of optim.schedule
+    # name -> the weight a non-constant schedule reaches at the last step (unset names: 0); R3GAN: gamma 0.05 -> 0.005
+    penalties_end: dict[str, float] = option(factory=dict, low=0.0)
 
 
 @dataclass

@@ -4,7 +4,8 @@ registry; and BigGAN's orthogonal regularisation of the generator's weights.
 They combine from config: `regularize.penalties` maps names to weights (`{gp: 10}`, `{r1: 10, r2: 10}`), and
 `regularize.every` makes a penalty lazy: it moves to a phase of its own that runs every N steps with its weight
 multiplied by N (StyleGAN2 applies R1 every 16 steps, so the average pull stays the same at a sixteenth of the
-cost). Each penalty sees the batches D itself saw (after augmentation and instance noise) and differentiates D with
+cost). `regularize.schedule` moves the weights towards `regularize.penalties_end` over the run, by the schedules of
+`training.optim` (R3GAN: R1 and R2 at one gamma, 0.05 -> 0.005 along a cosine). Each penalty sees the batches D itself saw (after augmentation and instance noise) and differentiates D with
 respect to its input, with `create_graph=True` so the penalty's own gradient reaches D's weights. D is given as two
 scoring functions: a conditional D scores reals with their labels and fakes with the labels G was given.
 """
@@ -16,9 +17,10 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
-from .config import Config
+from .config import Config, RegularizeConfig
 from .errors import GanforgeError
 from .registry import Registry
+from .training.optim import SCHEDULES, scheduled
 
 Tensor = torch.Tensor
 Score = Callable[[Tensor], Tensor]
@@ -61,29 +63,39 @@ def r2_penalty(score_real: Score, score_fake: Score, real: Tensor, fake: Tensor)
 
 
 class Penalties:
-    """Weighted penalties applied together, every `every` steps (weights x every: lazy regularisation)."""
+    """Weighted penalties applied together, every `every` steps (weights x every: lazy regularisation), each weight
+    on its way from its start to its end value along the named schedule."""
 
-    def __init__(self, weights: Mapping[str, float], every: int = 1) -> None:
-        self.every = every
-        self.terms = [(name, REGULARIZERS.get(name), float(weight)) for name, weight in sorted(weights.items())
-                      if weight > 0]
+    def __init__(self, weights: Mapping[str, float], every: int = 1, ends: Mapping[str, float] | None = None,
+                 schedule: str = "constant") -> None:
+        self.every, self.schedule = every, schedule
+        ends = ends or {}
+        self.terms = [(name, REGULARIZERS.get(name), float(weight), float(ends.get(name, 0.0)))
+                      for name, weight in sorted(weights.items()) if weight > 0]
 
     def __bool__(self) -> bool:
         return bool(self.terms)
 
-    def __call__(self, score_real: Score, score_fake: Score, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        """{name: weighted penalty}."""
-        return {name: weight * self.every * penalty(score_real, score_fake, real, fake)
-                for name, penalty, weight in self.terms}
+    def weights(self, step: int, total: int) -> dict[str, float]:
+        """{name: its weight at `step` of `total`} (before the lazy factor)."""
+        return {name: scheduled(start, end, self.schedule, step, total) for name, _, start, end in self.terms}
+
+    def __call__(self, score_real: Score, score_fake: Score, real: Tensor, fake: Tensor, *, step: int = 0,
+                 total: int = 1) -> dict[str, Tensor]:
+        """{name: weighted penalty} at `step` of `total` (by default the start weights)."""
+        weights = self.weights(step, total)
+        return {name: weights[name] * self.every * penalty(score_real, score_fake, real, fake)
+                for name, penalty, _, _ in self.terms}
 
 
-def penalty_schedule(weights: Mapping[str, float], every: Mapping[str, int]) -> dict[int, Penalties]:
+def penalty_schedule(config: RegularizeConfig) -> dict[int, Penalties]:
     """The configured penalties grouped by interval: {1: applied in every D step, N: a lazy phase every N steps}."""
     groups: dict[int, dict[str, float]] = {}
-    for name, weight in weights.items():
+    for name, weight in config.penalties.items():
         if weight > 0:
-            groups.setdefault(int(every.get(name, 1)), {})[name] = weight
-    return {interval: Penalties(group, interval) for interval, group in sorted(groups.items())}
+            groups.setdefault(int(config.every.get(name, 1)), {})[name] = weight
+    return {interval: Penalties(group, interval, config.penalties_end, config.schedule)
+            for interval, group in sorted(groups.items())}
 
 
 def orthogonal_penalty(generator: nn.Module, strength: float) -> Tensor:
@@ -107,7 +119,8 @@ def orthogonal_penalty(generator: nn.Module, strength: float) -> Tensor:
 
 
 def check_config(config: Config) -> None:
-    """regularize.*: penalty names, and lazy intervals only for penalties that are on."""
+    """regularize.*: penalty names and schedule, and lazy intervals and end weights only for penalties that are
+    on."""
     r = config.regularize
     for name in r.penalties:
         if name not in REGULARIZERS:
@@ -116,3 +129,12 @@ def check_config(config: Config) -> None:
         if r.penalties.get(name, 0) <= 0:
             raise GanforgeError(f"regularize.every.{name} is set but regularize.penalties.{name} is not; give the "
                                 f"penalty a weight")
+    if r.schedule not in SCHEDULES:
+        raise GanforgeError(f"regularize.schedule: {SCHEDULES.unknown_message(r.schedule)}")
+    for name in r.penalties_end:
+        if r.penalties.get(name, 0) <= 0:
+            raise GanforgeError(f"regularize.penalties_end.{name} is set but regularize.penalties.{name} is not; "
+                                f"give the penalty a starting weight")
+    if r.penalties_end and r.schedule == "constant":
+        raise GanforgeError(f"regularize.penalties_end {sorted(r.penalties_end)} has no effect with "
+                            f"regularize.schedule=constant; set regularize.schedule (e.g. cosine)")

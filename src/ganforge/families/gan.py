@@ -109,7 +109,7 @@ class TwoPhaseGAN(Family):
         self.reuse_fakes = settings.reuse_fakes
         self.real_target = 1.0 - config.loss.label_smoothing
         self.d_input = DiscriminatorInput(loop)
-        schedule = penalty_schedule(config.regularize.penalties, config.regularize.every)
+        schedule = penalty_schedule(config.regularize)
         self.penalties = schedule.pop(1, Penalties({}))
         self.lazy_penalties = schedule
         discriminator = loop.raw("D")
@@ -180,7 +180,8 @@ class TwoPhaseGAN(Family):
         """Phase D's output: its loss plus the penalties due at every D step; what D judged is kept for the lazy
         penalties and for phase G."""
         self._real, self._real_conditions, self._seen_fake = real, real_conditions, (fake, fake_conditions)
-        for name, value in self.penalties(*self.scorers(fake_conditions), real, fake).items():
+        for name, value in self.penalties(*self.scorers(fake_conditions), real, fake, step=self.loop.step,
+                                          total=self.loop.total_steps).items():
             loss = loss + value
             out[f"penalty_{name}"] = value.detach()
         out["loss"] = loss
@@ -189,7 +190,8 @@ class TwoPhaseGAN(Family):
     def lazy_penalty_loss(self, penalties: Penalties) -> dict[str, Tensor]:
         """A lazy phase: the penalties on the last batches phase D judged, weighted by their interval."""
         fake, fake_conditions = self._seen_fake
-        values = penalties(*self.scorers(fake_conditions), self._real, fake)
+        values = penalties(*self.scorers(fake_conditions), self._real, fake, step=self.loop.step,
+                           total=self.loop.total_steps)
         out = {f"penalty_{name}": value.detach() for name, value in values.items()}
         out["loss"] = torch.stack(list(values.values())).sum()
         return out

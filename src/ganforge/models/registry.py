@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from ..config import ModelConfig
@@ -46,6 +47,19 @@ def init_xavier(module: nn.Module) -> None:
 def init_kaiming(module: nn.Module) -> None:
     if isinstance(module, _WEIGHTED):
         nn.init.kaiming_normal_(module.weight, a=0.2, nonlinearity="leaky_relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+@INITS.register("variance-scaled", help="N(0, gain^2/fan_in) weights, gain = the layer's init_gain (1 unless the "
+                                        "model sets it; 0 = zero), zero biases (R3GAN's init)")
+def init_variance_scaled(module: nn.Module) -> None:
+    """The scale that keeps activations' variance through a layer; a model marks its layers' gains (the activation's
+    gain, a residual branch's depth scaling, 0 for a branch's last layer) and this init reads them."""
+    if isinstance(module, _WEIGHTED):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
+        with torch.no_grad():
+            module.weight.mul_(getattr(module, "init_gain", 1.0))
         if module.bias is not None:
             nn.init.zeros_(module.bias)
 

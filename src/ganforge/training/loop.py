@@ -14,13 +14,13 @@ import math
 import torch
 from torch import nn
 
-from ..config import Config
+from ..config import Config, OptimizerConfig
 from ..errors import GanforgeError
 from ..families import Family, Phase, restructure, structure_of
 from ..inputs import GeneratorInputs
 from .distributed import unwrap
 from .ema import EMA
-from .optim import SCHEDULES, build_optimizer, network_settings, set_learning_rate
+from .optim import apply_schedule, build_optimizer, network_settings
 
 
 class NonFiniteLoss(GanforgeError):
@@ -42,7 +42,7 @@ class PhaseLoop:
     skips: dict[str, int]
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
-    base_lr: dict[str, float]
+    optimizer_settings: dict[str, OptimizerConfig]  # what each optimiser was built with; its schedule starts there
     ema: dict[str, EMA]
     family: Family
     phases: list[Phase]
@@ -54,16 +54,16 @@ class PhaseLoop:
         self.generator_inputs = self.raw(family.sampler).inputs
         self.family = family(self)
         self.phases = self.family.phases()
-        self.optimizers, self.base_lr = {}, {}
+        self.optimizers, self.optimizer_settings = {}, {}
         for name, net in nets.items():
             settings = self._optimizer_settings(name)
             if settings is not None:
                 self.optimizers[name] = build_optimizer(net.parameters(), settings)
-                self.base_lr[name] = settings.lr
+                self.optimizer_settings[name] = settings
         t = self.config.train
         self.ema = {family.sampler: EMA(self.raw(family.sampler), t.ema_decay)} if t.ema else {}
 
-    def _optimizer_settings(self, name: str):
+    def _optimizer_settings(self, name: str) -> OptimizerConfig | None:
         """Network `name`'s optimiser settings (with the lazy correction of its longest interval), None when no
         phase steps it."""
         intervals = [p.every for p in self.phases if name in p.networks]
@@ -131,9 +131,8 @@ class PhaseLoop:
         grown = self.family.grow()
         if grown:
             self.networks_changed(grown)
-        factor = SCHEDULES.get(self.config.optim.schedule)(self.step, self.total_steps)
         for name, optimizer in self.optimizers.items():
-            set_learning_rate(optimizer, self.base_lr[name] * factor)
+            apply_schedule(optimizer, self.optimizer_settings[name], self.step, self.total_steps)
         stats: dict[str, torch.Tensor] = {}
         for phase in self.phases:
             if self.step < phase.starts or self.step % phase.every:

@@ -1,10 +1,15 @@
-"""Optimisers and learning-rate schedules by name. Every network gets its own optimiser, from the shared optim.*
-settings and its own optim.<network>.* overrides (TTUR when the learning rates differ). A schedule is a pure
-function of (step, total steps), so a resumed run needs no scheduler state to continue on the same learning rates."""
+"""Optimisers and schedules by name. Every network gets its own optimiser, from the shared optim.* settings and its
+own optim.<network>.* overrides (TTUR when the learning rates differ).
+
+A schedule is the shape of a value's path from its configured start to its end (`scheduled`): a pure function of
+(step, total steps), so a resumed run needs no scheduler state to continue on the same values. One mechanism moves
+the learning rate (optim.lr -> optim.lr_end), Adam's beta2 (optim.beta2 -> optim.beta2_end) and the penalties'
+weights (regularize.penalties -> regularize.penalties_end), as R3GAN anneals all three along one cosine."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -138,8 +143,8 @@ def rmsprop(params: Iterable[torch.nn.Parameter], lr: float, config: OptimizerCo
     return torch.optim.RMSprop(params, lr=lr, weight_decay=config.weight_decay, foreach=True)
 
 
-Schedule = Callable[[int, int], float]  # (step, total steps) -> factor on the configured learning rate
-SCHEDULES: Registry[Schedule] = Registry("learning-rate schedule")
+Schedule = Callable[[int, int], float]  # (step, total steps) -> the start value's share: 1 = start, 0 = end
+SCHEDULES: Registry[Schedule] = Registry("schedule")
 
 
 @SCHEDULES.register("constant", help="the configured learning rates throughout")
@@ -159,9 +164,26 @@ def linear_second_half(step: int, total: int) -> float:
     return 1.0 if step < half else max(0.0, 1.0 - (step - half) / max(total - half, 1))
 
 
-def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+@SCHEDULES.register("cosine", help="half a cosine from the configured values to their end values at the last step "
+                                   "(R3GAN's lr, beta2 and gamma)")
+def cosine(step: int, total: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+
+
+def scheduled(start: float, end: float, schedule: str, step: int, total: int) -> float:
+    """A scheduled value at `step`: `start` at step 0, `end` at the last step, along the named schedule's shape.
+    With end 0 (the learning rate's default) the shape is a factor on the start, as the linear decays use it."""
+    return end + (start - end) * SCHEDULES.get(schedule)(step, total)
+
+
+def apply_schedule(optimizer: torch.optim.Optimizer, settings: OptimizerConfig, step: int, total: int) -> None:
+    """Set the optimiser's learning rate (and Adam's beta2 when optim.beta2_end is set) for `step`."""
+    lr = scheduled(settings.lr, settings.lr_end, settings.schedule, step, total)
     for group in optimizer.param_groups:
         group["lr"] = lr
+        if settings.beta2_end is not None:
+            group["betas"] = (settings.beta1, scheduled(settings.beta2, settings.beta2_end, settings.schedule, step,
+                                                        total))
 
 
 def network_settings(config: OptimizerConfig, name: str, lazy_interval: int = 1) -> OptimizerConfig:
@@ -172,7 +194,9 @@ def network_settings(config: OptimizerConfig, name: str, lazy_interval: int = 1)
     if lazy_interval <= 1:
         return own
     ratio = lazy_interval / (lazy_interval + 1)
-    return dataclasses.replace(own, lr=own.lr * ratio, beta1=own.beta1 ** ratio, beta2=own.beta2 ** ratio)
+    beta2_end = None if own.beta2_end is None else own.beta2_end ** ratio
+    return dataclasses.replace(own, lr=own.lr * ratio, beta1=own.beta1 ** ratio, beta2=own.beta2 ** ratio,
+                               lr_end=own.lr_end * ratio, beta2_end=beta2_end)
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], settings: OptimizerConfig) -> torch.optim.Optimizer:
@@ -191,3 +215,18 @@ def check_config(config: Config, networks: tuple[str, ...]) -> None:
                                 f"networks are {', '.join(networks)}")
         if own.name is not None and own.name not in OPTIMIZERS:
             raise GanforgeError(f"optim.{name}.name: {OPTIMIZERS.unknown_message(own.name)}")
+    for name in ("", *o.networks):
+        settings, prefix = (o, "optim.") if not name else (o.for_network(name), f"optim.{name}.")
+        check_schedule_ends(settings, prefix)
+
+
+def check_schedule_ends(settings: OptimizerConfig, prefix: str) -> None:
+    """End values only where a schedule moves towards them, and beta2's only for an optimiser that has one."""
+    if settings.schedule == "constant":
+        for key, value, off in (("lr_end", settings.lr_end, 0.0), ("beta2_end", settings.beta2_end, None)):
+            if value != off:
+                raise GanforgeError(f"{prefix}{key}={value:g} has no effect with optim.schedule=constant; set "
+                                    f"optim.schedule (e.g. cosine) or drop {prefix}{key}")
+    if settings.beta2_end is not None and settings.name != "adam":
+        raise GanforgeError(f"{prefix}beta2_end anneals Adam's beta2, which optim.name={settings.name} does not "
+                            f"have; drop {prefix}beta2_end")
