@@ -739,11 +739,15 @@ def _lesson(args: argparse.Namespace) -> int:
         return 0
     if args.name not in LESSONS:
         raise unknown_lesson(args.name)
-    if args.threads:
-        import torch
+    import torch
 
+    threads = torch.get_num_threads()
+    if args.threads:
         torch.set_num_threads(args.threads)
-    folder, summary = run_lesson(args.name, args.out, fast=args.fast, model=args.model)
+    try:
+        folder, summary = run_lesson(args.name, args.out, fast=args.fast, model=args.model)
+    finally:
+        torch.set_num_threads(threads)
     print(summary.rstrip())
     print(f"\nwrote {show(folder)}/ (summary.md and the figures)")
     return 0

@@ -22,9 +22,9 @@ def run(out: Path, fast: bool) -> str:
     from ..data import load_dataset
     from ..export import load_generator
 
-    n = 500 if fast else 5000
+    n = 256 if fast else 5000
     overrides = (["train.steps=60", "eval.every=0", "model.g_width=8", "model.d_width=8"] if fast
-                 else ["train.steps=2000", "eval.every=0"])
+                 else ["train.steps=1500", "eval.every=0"])
     with scratch("gan-vs-vae") as folder:
         gan = build_trainer("mnist-dcgan", overrides, folder / "run").fit()
         gan_fid = run_fid(gan.run_dir, n)

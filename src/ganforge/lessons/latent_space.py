@@ -9,6 +9,7 @@ images, which makes arithmetic measurable: mean z per predicted digit, and z - m
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -26,22 +27,37 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - t.view(-1, 1)) * a + t.view(-1, 1) * b
 
 
-def walk(sampler: Sampler, latent: str, seed_a: int, seed_b: int, path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images along path(a, b, t) in `latent` (every other input is seed_a's) and the latent's norm at each step."""
-    inputs = sampler.inputs
-    a, b = seeded_inputs(inputs, 1, seed_a), seeded_inputs(inputs, 1, seed_b)
-    t = torch.linspace(0, 1, STEPS)
-    values = {name: value.expand(STEPS, *value.shape[1:]) for name, value in a.items()}
-    values[latent] = path(a[latent][0], b[latent][0], t)
-    return sampler.decode(values), values[latent].norm(dim=1)
+PATHS = {"linear": lerp, "spherical": slerp}
+
+
+def endpoints(inputs, seeds: list[int]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Every input of the samples of seeds[0::2] (a) and seeds[1::2] (b), as `ganforge sample --seed` draws them."""
+    drawn = [seeded_inputs(inputs, 1, seed) for seed in seeds]
+    a = {name: torch.cat([d[name] for d in drawn[0::2]]) for name in drawn[0]}
+    b = {name: torch.cat([d[name] for d in drawn[1::2]]) for name in drawn[0]}
+    return a, b
+
+
+def path_inputs(inputs, latent: str, seeds: list[int], path, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Inputs along path(a, b, t) for each pair of seeds, pair by pair (t varies fastest); every input other than
+    the latent is the first seed's."""
+    a, b = endpoints(inputs, seeds)
+    pairs = a[latent].shape[0]
+    values = {name: value.repeat_interleave(len(t), dim=0) for name, value in a.items()}
+    values[latent] = torch.cat([path(a[latent][i], b[latent][i], t) for i in range(pairs)])
+    return values
+
+
+@functools.lru_cache(maxsize=1)
+def _classifier():
+    from ..metrics import ExtractorOptions, build_extractor
+
+    return build_extractor(DOMAIN_EXTRACTOR, ExtractorOptions(device="cpu"))
 
 
 def classify(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """lenet-mnist's predicted digit and its probability for uint8 gray images."""
-    from ..metrics import ExtractorOptions, build_extractor
-
-    net = build_extractor(DOMAIN_EXTRACTOR, ExtractorOptions(device="cpu"))
-    probabilities = torch.from_numpy(net.run(images, "fake").logits).softmax(dim=1)
+    probabilities = torch.from_numpy(_classifier().run(images, "fake").logits).softmax(dim=1)
     confidence, digit = probabilities.max(dim=1)
     return digit, confidence
 
@@ -55,40 +71,42 @@ def explore(generator, out: Path, samples: int) -> list[str]:
                             "export of a model that samples from noise")
     latent = latents[0]
     dim = sampler.inputs[latent].dim
-    rows, norms = [], {"linear": [], "spherical": []}
-    for pair in range(3):
-        for name, path in (("linear", lerp), ("spherical", slerp)):
-            images, norm = walk(sampler, latent, 2 * pair + 1, 2 * pair + 2, path)
-            rows.append(images)
-    save_grid(torch.cat(rows), out / "interpolation.png", nrow=STEPS)
+    t = torch.linspace(0, 1, STEPS)
+    shown = [1, 2, 3, 4, 5, 6]
+    strips = {name: sampler.decode(path_inputs(sampler.inputs, latent, shown, path, t)).view(3, STEPS, -1)
+              for name, path in PATHS.items()}
+    rows = torch.stack([strips["linear"], strips["spherical"]], dim=1).reshape(6 * STEPS, -1)
+    channels_shape = sampler.decode(seeded_inputs(sampler.inputs, 1, 0)).shape[1:]
+    save_grid(rows.view(6 * STEPS, *channels_shape), out / "interpolation.png", nrow=STEPS)
+    many = list(range(1000, 1000 + 2 * PAIRS))
     mid = STEPS // 2
-    for pair in range(PAIRS):
-        for name, path in (("linear", lerp), ("spherical", slerp)):
-            _, norm = walk(sampler, latent, 1000 + 2 * pair, 1001 + 2 * pair, path)
-            norms[name].append(float(norm[mid] / (norm[0] + norm[-1]) * 2))
+    norms = {}
+    for name, path in PATHS.items():
+        z = path_inputs(sampler.inputs, latent, many, path, t)[latent].view(PAIRS, STEPS, -1).norm(dim=2)
+        norms[name] = float((2 * z[:, mid] / (z[:, 0] + z[:, -1])).mean())
     lines = [
         f"Interpolation in `{latent}` ({dim} dimensions), seeds (1, 2), (3, 4), (5, 6): interpolation.png, each pair "
         f"as two rows, linear then spherical. Over {PAIRS} pairs the latent's norm at the midpoint, relative to the "
-        f"ends: linear **{sum(norms['linear']) / PAIRS:.3f}** (two independent Gaussian vectors are nearly "
+        f"ends: linear **{norms['linear']:.3f}** (two independent Gaussian vectors are nearly "
         f"orthogonal, so the midpoint has about 1/sqrt(2) = 0.707 of their norm), spherical "
-        f"**{sum(norms['spherical']) / PAIRS:.3f}**.",
+        f"**{norms['spherical']:.3f}**.",
     ]
-    image_shape = tuple(sampler.decode(seeded_inputs(sampler.inputs, 1, 0)).shape[1:])
+    image_shape = tuple(channels_shape)
     if image_shape != (1, 28, 28):
         lines.append(f"The model's images are {image_shape}, not 28x28 gray digits, so the digit classifier that "
                      f"measures the arithmetic below does not apply: interpolation only.")
         return lines
 
     midpoints = {}
-    for name, path in (("linear", lerp), ("spherical", slerp)):
-        images = torch.cat([walk(sampler, latent, 1000 + 2 * p, 1001 + 2 * p, path)[0][mid:mid + 1]
-                            for p in range(PAIRS)])
-        midpoints[name] = float(classify(images)[1].mean())
+    for name, path in PATHS.items():
+        values = path_inputs(sampler.inputs, latent, many, path, t[mid:mid + 1])
+        midpoints[name] = float(classify(sampler.decode(values))[1].mean())
     values = seeded_inputs(sampler.inputs, samples, 7)
     digits, confidence = classify(sampler.decode(values))
     z = values[latent]
     means = {int(k): z[digits == k].mean(dim=0) for k in range(10) if int((digits == k).sum()) >= 5}
     if len(means) < 2:
+        lines.append("")
         lines.append(f"Only {len(means)} digit(s) among {samples} samples: too few to do arithmetic with.")
         return lines
     mean_values = {name: value[:1].expand(len(means), *value.shape[1:]) for name, value in values.items()}
@@ -130,12 +148,12 @@ def explore(generator, out: Path, samples: int) -> list[str]:
 def run(out: Path, fast: bool, model: str | None = None) -> str:
     from ..export import load_generator
 
-    samples = 500 if fast else 4000
+    samples = 256 if fast else 4000
     if model is not None:
         source = f"the model in `{model}` (its EMA generator when it has one)"
         lines = explore(load_generator(model), out, samples)
     else:
-        steps = 60 if fast else 1500
+        steps = 60 if fast else 1000
         overrides = [f"train.steps={steps}", "eval.every=0", *(["model.g_width=8", "model.d_width=8"] if fast else [])]
         with scratch("latent-space") as folder:
             result = build_trainer("mnist-dcgan", overrides, folder / "run").fit()

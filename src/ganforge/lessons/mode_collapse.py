@@ -58,7 +58,7 @@ def run(out: Path, fast: bool) -> str:
     from ..lab.runner import plot_snapshots, train_toy
 
     recipes = ["gan", "minibatch-std"] if fast else ["gan-paper", "gan", "pacgan", "minibatch-std"]
-    steps, frames = (150, 4) if fast else (None, 12)
+    steps, frames = (100, 4) if fast else (None, 12)
     outcomes = {recipe: train_toy(recipe, DATASET, seed=0, steps=steps, snapshots=frames) for recipe in recipes}
     animate(outcomes, out / "mode-collapse.gif")
     every_other = {recipe: dataclasses.replace(o, snapshots=o.snapshots[1::2] if len(o.snapshots) > 6

@@ -91,6 +91,6 @@ def train_vae(vae: ConvVAE, images: torch.Tensor, seconds: float, batch_size: in
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         steps += 1
     return VAETraining(steps, steps * batch_size / len(data), time.perf_counter() - start, losses)
