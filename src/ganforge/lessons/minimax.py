@@ -168,7 +168,7 @@ def run(out: Path, fast: bool) -> str:
     save_figure(fig, out / "generator-losses.png")
 
     # figure 3: training both forms from a confident D
-    d_steps, steps = (60, 40) if fast else (300, 400)
+    d_steps, steps = (30, 20) if fast else (300, 400)
     runs = [train_from_confident_d(loss, d_steps, steps) for loss in ("minimax", "non-saturating")]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
     for result in runs:
