@@ -79,8 +79,9 @@ def run(out: Path, fast: bool) -> str:
         f"ring8, seed 0, {trained}, through the lab (`ganforge lab ring8 --algorithms {','.join(recipes)} "
         f"--seeds 1` trains the same runs):", "",
         table(["recipe", "modes captured", "high-quality samples %", "seconds"], rows), "",
-        "`gan-paper` is the unrolled-GAN paper's setting (Adam 1e-4, batch 512): G's samples gather on one or two "
-        "modes at a time and hop between them; `gan` is the same game on the lab's faster base optimiser; "
+        "`gan-paper` is the unrolled-GAN paper's setting (Adam 1e-4, batch 512), the vanilla game whose G "
+        "collapses onto a few modes and hops between them in that paper; `gan` is the same game on the lab's "
+        "faster base optimiser (Adam 1e-3, batch 256, linear decay); "
         "`pacgan` lets D judge pairs of samples, so a collapsed pair is easy to reject; `minibatch-std` gives D the "
         "batch's standard deviation as a feature, so a batch without spread looks fake. One seed only: the lab's "
         "README table gives the mean and spread over 5 seeds.", "",

@@ -72,6 +72,10 @@ def measure_phases(trainer) -> PhaseMeasurements:
     return PhaseMeasurements([before[0], after_d[0], after_g[0]], [before[1], after_d[1], after_g[1]], moved)
 
 
+def moved_word(before: float, after: float) -> str:
+    return "raised" if after > before else "lowered" if after < before else "left unchanged"
+
+
 def run(out: Path, fast: bool) -> str:
     warmup = 0 if fast else 200
     with scratch("two-phases") as folder:
@@ -106,9 +110,11 @@ def run(out: Path, fast: bool) -> str:
               [[name, f"{r:.4f}", f"{f:.4f}"] for name, r, f in zip(moments, m.d_real, m.d_fake)]), "",
         table(["phase", "||change of D's parameters||", "||change of G's parameters||"],
               [[phase, f"{m.moved[phase]['D']:.6g}", f"{m.moved[phase]['G']:.6g}"] for phase in ("D", "G")]), "",
-        "Phase D raised D(x) and lowered D(G(z)) without touching G (its change is exactly 0: the fakes are "
-        "detached); phase G raised D(G(z)) without touching D (exactly 0: D is frozen and its optimiser does not "
-        "step). G never receives a real image: real data enters only in phase D.", "",
+        f"Phase D {moved_word(m.d_real[0], m.d_real[1])} D(x) and {moved_word(m.d_fake[0], m.d_fake[1])} "
+        f"D(G(z)); G's change in phase D is {m.moved['D']['G']:g} (the fakes are detached, and only D's optimiser "
+        f"steps). Phase G {moved_word(m.d_fake[1], m.d_fake[2])} D(G(z)); D's change in phase G is "
+        f"{m.moved['G']['D']:g} (D is frozen and its optimiser does not step), so D(x) stayed "
+        f"{m.d_real[2]:.4f}. G never receives a real image: real data enters only in phase D.", "",
         "Figure: two-phases.png.",
     ]
     return "\n".join(lines) + "\n"
