@@ -21,7 +21,7 @@ VARIANTS = {
 
 
 def run(out: Path, fast: bool) -> str:
-    steps, fid_n = (20, 256) if fast else (1500, 2000)
+    steps, fid_n = (20, 256) if fast else (800, 2000)
     results = {}
     with scratch("balance") as folder:
         for i, (name, overrides) in enumerate(VARIANTS.items()):

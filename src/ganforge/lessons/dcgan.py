@@ -63,7 +63,7 @@ def architecture_table(rows: list[dict]) -> str:
 
 def run(out: Path, fast: bool) -> str:
     overrides = (["train.steps=60", "train.sample_every=20", "eval.every=0", "model.g_width=8", "model.d_width=8"]
-                 if fast else ["train.steps=1500", "train.sample_every=250", "eval.every=0"])
+                 if fast else ["train.steps=1000", "train.sample_every=200", "eval.every=0"])
     fid_n = 256 if fast else 5000
     with scratch("dcgan") as folder:
         trainer = build_trainer("mnist-dcgan", overrides, folder / "run")

@@ -153,7 +153,7 @@ def run(out: Path, fast: bool, model: str | None = None) -> str:
         source = f"the model in `{model}` (its EMA generator when it has one)"
         lines = explore(load_generator(model), out, samples)
     else:
-        steps = 60 if fast else 1000
+        steps = 60 if fast else 600
         overrides = [f"train.steps={steps}", "eval.every=0", *(["model.g_width=8", "model.d_width=8"] if fast else [])]
         with scratch("latent-space") as folder:
             result = build_trainer("mnist-dcgan", overrides, folder / "run").fit()

@@ -108,7 +108,7 @@ def run(out: Path, fast: bool) -> str:
         f"phases run by the Trainer's phase loop, on the batch phase D drew (64 real digits, 64 fakes):", "",
         table(["moment", "mean D(x)", "mean D(G(z))"],
               [[name, f"{r:.4f}", f"{f:.4f}"] for name, r, f in zip(moments, m.d_real, m.d_fake)]), "",
-        table(["phase", "||change of D's parameters||", "||change of G's parameters||"],
+        table(["phase", "norm of D's parameter change", "norm of G's parameter change"],
               [[phase, f"{m.moved[phase]['D']:.6g}", f"{m.moved[phase]['G']:.6g}"] for phase in ("D", "G")]), "",
         f"Phase D {moved_word(m.d_real[0], m.d_real[1])} D(x) and {moved_word(m.d_fake[0], m.d_fake[1])} "
         f"D(G(z)); G's change in phase D is {m.moved['D']['G']:g} (the fakes are detached, and only D's optimiser "
