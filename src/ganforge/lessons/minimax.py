@@ -84,7 +84,8 @@ def check_game(mean: float, std: float) -> GameCheck:
     generator = torch.Generator().manual_seed(0)
     beaten = False
     for _ in range(20):  # smooth random perturbations never beat D*
-        bump = 0.05 * torch.sin(x * float(torch.rand(1, generator=generator)) * 3 + float(torch.randn(1, generator=generator)))
+        frequency, phase = 3 * float(torch.rand(1, generator=generator)), float(torch.randn(1, generator=generator))
+        bump = 0.05 * torch.sin(frequency * x + phase)
         beaten |= value((d_star + bump).clamp(1e-12, 1 - 1e-12), p_data, p_g, x) > v_star + 1e-12
     return GameCheck(mean, std, v_star, jensen_shannon(p_data, p_g, x), pointwise, beaten)
 

@@ -58,7 +58,7 @@ class ConvVAE(nn.Module):
 
 
 def negative_elbo(logits: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """-ELBO per image: pixel cross-entropy summed over the image plus KL(q(z|x) || N(0, I)), averaged over the batch."""
+    """-ELBO per image: pixel cross-entropy summed over the image plus KL(q(z|x) || N(0, I)), batch-averaged."""
     reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum")
     kl = -0.5 * torch.sum(1 + log_var - mean.pow(2) - log_var.exp())
     return (reconstruction + kl) / x.shape[0]
