@@ -778,6 +778,44 @@ def _lab(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------------ lesson
+def _lesson_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", metavar="NAME", help="a lesson, or `list` to list them in the course's order")
+    p.add_argument("--fast", action="store_true", help="a smaller version that runs in seconds (what the tests run)")
+    p.add_argument("--out", metavar="DIR", help="folder for the figures and summary.md (default lessons/NAME/)")
+    p.add_argument("--model", metavar="PATH", help="latent-space: a run or export directory to explore (default: "
+                                                   "the lesson trains a small DCGAN)")
+    p.add_argument("--threads", type=count(limits.THREADS, low=0), default=0, metavar="N",
+                   help="torch threads while the lesson trains and measures, as train.threads (0: PyTorch's default)")
+
+
+@command("lesson", "run a lesson of the GAN course: figures and a summary with measured numbers",
+         "ganforge lesson list\n  ganforge lesson minimax\n  ganforge lesson first-gan --fast --out /tmp/first-gan\n"
+         "  ganforge lesson latent-space --model runs/mnist-dcgan-20261125-101010", configure=_lesson_args)
+def _lesson(args: argparse.Namespace) -> int:
+    from .lessons import LESSONS, ordered_names, run_lesson, unknown_lesson
+
+    if args.name == "list":
+        width = max(len(name) for name in ordered_names())
+        for name in ordered_names():
+            print(f"  {name:<{width}}  {LESSONS.help(name)}")
+        return 0
+    if args.name not in LESSONS:
+        raise unknown_lesson(args.name)
+    import torch
+
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        folder, summary = run_lesson(args.name, args.out, fast=args.fast, model=args.model)
+    finally:
+        torch.set_num_threads(threads)
+    print(summary.rstrip())
+    print(f"\nwrote {show(folder)}/ (summary.md and the figures)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(

@@ -133,7 +133,7 @@ def _summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
     }
 
 
-def _plot(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
+def plot_snapshots(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
     """Rows: algorithms (seed 0); columns: samples at evenly spaced steps; red crosses mark the mixture's centres."""
     import matplotlib
 
@@ -198,7 +198,7 @@ def run_lab(datasets: list[str], recipes: list[str], seeds: int, out: str | Path
                 print(f"  {outcome.dataset} {outcome.recipe} seed {outcome.seed}: {score} "
                       f"({outcome.seconds:.1f}s)", flush=True)
     table = [_summarise([o for o in outcomes if o.dataset == d and o.recipe == r]) for d in datasets for r in recipes]
-    plots = [_plot(d, {o.recipe: o for o in outcomes if o.dataset == d and o.seed == 0}, out) for d in datasets]
+    plots = [plot_snapshots(d, {o.recipe: o for o in outcomes if o.dataset == d and o.seed == 0}, out) for d in datasets]
     json_path = out / "lab.json"
     atomic_write_json(json_path, {"datasets": datasets, "algorithms": recipes, "seeds": seeds,
                                   "steps": steps or BASE_STEPS, "overrides": overrides or [],

@@ -53,7 +53,7 @@ def run(out: Path, fast: bool) -> str:
     rows = "\n".join(f"| {name} | {weight:g} | {getattr(result.start, name):.4g} | {getattr(result.end, name):.4g} |"
                      for name, weight in weights.items())
     height, width = content.shape[-2:]
-    return (f"# Neural style transfer\n\n"
+    return (f"# Lesson: neural style transfer\n\n"
             f"The image is optimised, pixel by pixel, so that VGG19 sees the landscape's content at {CONTENT_LAYER} "
             f"(mean squared difference of the responses) and the brush strokes' style at {', '.join(STYLE_LAYERS)} "
             f"(mean squared difference of Gram matrices, the channel correlations that keep which features occur "
