@@ -2,9 +2,9 @@
 
 Each run is an ordinary image run (`Trainer`, the same phase loop, data stream and checkpoints as `ganforge train`)
 on `stacked-mnist`, written to `<out>/runs/<recipe>-seed<k>/`, so `ganforge eval` and `ganforge sample` work on it.
-After training, 26,000 samples of the sampling network (its EMA when on) are classified channel by channel with
-`lenet-mnist` (the `stacked-modes` metric): modes covered and KL(mode histogram || uniform), PacGAN Table 2's
-protocol (VEEGAN Table 2 uses 25,600).
+After training, `eval.n` samples (26,000 in the recipes: PacGAN Table 2's protocol; VEEGAN Table 2 uses 25,600) of
+the sampling network (its EMA when on) are classified channel by channel with `lenet-mnist` (the `stacked-modes`
+metric): modes covered and KL(mode histogram || uniform).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .runner import LAB_DATASETS, LabKind, RunOutcome, lab_config
 STACKED_RECIPES = Catalogue(Path(__file__).resolve().parent / "recipes" / "stacked", "*.yaml",
                             "stacked-MNIST lab algorithm")
 STACKED_BASE_STEPS = int(STACKED_RECIPES.layer("_base")["train"]["steps"])
-EVAL_SAMPLES = 26000  # PacGAN Table 2
+EVAL_SAMPLES = int(STACKED_RECIPES.layer("_base")["eval"]["n"])
 EVAL_SEED = 12345  # the same noise for every run, as the 2D lab's snapshots
 GRID_SAMPLES = 16  # samples per recipe in the lab's grid (seed 0)
 
@@ -55,7 +55,7 @@ def stacked_config(recipe: str, overrides: list[str] | None = None, steps: int |
 
 def train_stacked(recipe: str, dataset: str, seed: int, steps: int | None, overrides: list[str] | None,
                   snapshots: int, out: str) -> RunOutcome:
-    """One run through the image trainer, then the mode count of 26,000 samples; `snapshots` > 0 keeps a few
+    """One run through the image trainer, then the mode count of eval.n samples; `snapshots` > 0 keeps a few
     samples for the lab's grid."""
     from ..training.trainer import Trainer
 
@@ -69,7 +69,7 @@ def train_stacked(recipe: str, dataset: str, seed: int, steps: int | None, overr
         return RunOutcome(recipe, dataset, seed, None, time.perf_counter() - start, [], str(exc),
                           time.process_time() - cpu_start, config.train.steps)
     classifier = build_extractor("lenet-mnist", ExtractorOptions(device=str(trainer.device)))
-    images = torch.cat(list(generated_batches(trainer.sampling_network(), EVAL_SAMPLES, EVAL_SEED, trainer.device)))
+    images = torch.cat(list(generated_batches(trainer.sampling_network(), config.eval.n, EVAL_SEED, trainer.device)))
     scores = stacked_mode_scores(stacked_mode_histogram(images, classifier))
     coverage = StackedCoverage(scores["stacked_modes"], STACKED_MODES, scores["stacked_kl"], scores["stacked_counts"])
     kept = [(trainer.step, images[:GRID_SAMPLES].tolist())] if snapshots else []
@@ -91,7 +91,8 @@ def summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
     kl_mean, kl_std = _stat([o.coverage.kl for o in ok])
     return {
         "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes), "diverged": len(outcomes) - len(ok),
-        "total_modes": STACKED_MODES, "steps": first.steps, "eval_samples": EVAL_SAMPLES,
+        "total_modes": STACKED_MODES, "steps": first.steps,
+        "eval_samples": sum(ok[0].coverage.counts) if ok else None,
         "modes_mean": modes_mean, "modes_std": modes_std, "kl_mean": kl_mean, "kl_std": kl_std,
         "all_modes_seeds": sum(o.coverage.modes == STACKED_MODES for o in ok),
         "seconds_per_run": round(sum(o.seconds for o in outcomes) / len(outcomes), 1),
