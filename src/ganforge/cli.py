@@ -696,7 +696,8 @@ def _lab(args: argparse.Namespace) -> int:
             print(f"  {name:18s} {LAB_DATASETS.help(name)}")
         catalogues = dict.fromkeys(LAB_DATASETS.get(name).recipes for name in LAB_DATASETS.names())
         for catalogue in catalogues:
-            print(f"algorithms ({', '.join(n for n in LAB_DATASETS.names() if LAB_DATASETS.get(n).recipes is catalogue)}):")
+            trained_on = [name for name in LAB_DATASETS.names() if LAB_DATASETS.get(name).recipes is catalogue]
+            print(f"algorithms ({', '.join(trained_on)}):")
             for name in catalogue.names():
                 print(f"  {name:18s} {catalogue.get(name).description}")
         return 0

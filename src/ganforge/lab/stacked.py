@@ -90,7 +90,8 @@ def summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
     modes_mean, modes_std = _stat([float(o.coverage.modes) for o in ok])
     kl_mean, kl_std = _stat([o.coverage.kl for o in ok])
     return {
-        "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes), "diverged": len(outcomes) - len(ok),
+        "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes),
+        "diverged": len(outcomes) - len(ok),
         "total_modes": STACKED_MODES, "steps": first.steps,
         "eval_samples": sum(ok[0].coverage.counts) if ok else None,
         "modes_mean": modes_mean, "modes_std": modes_std, "kl_mean": kl_mean, "kl_std": kl_std,
@@ -132,7 +133,8 @@ def plot(dataset: str, outcomes: dict[str, RunOutcome], out: Path) -> Path:
 
 def format_table(table: list[dict[str, Any]]) -> str:
     """Our rows (mean ± std over seeds) and, below them, the published ones."""
-    lines = ["| dataset | algorithm | modes (of 1,000) | KL to uniform | seeds with all 1,000 | seeds | steps | s/run |",
+    lines = ["| dataset | algorithm | modes (of 1,000) | KL to uniform | seeds with all 1,000 | seeds | steps | "
+             "s/run |",
              "|---|---|---|---|---|---|---|---|"]
     for row in table:
         if row["modes_mean"] is None:
@@ -149,5 +151,7 @@ def format_table(table: list[dict[str, Any]]) -> str:
 
 
 STACKED_LAB = LabKind(recipes=STACKED_RECIPES, base_steps=STACKED_BASE_STEPS, eval_samples=EVAL_SAMPLES,
-                      train=train_stacked, check=stacked_config, summarise=summarise, plot=plot, format_table=format_table)
-LAB_DATASETS.add("stacked-mnist", STACKED_LAB, help="stacked MNIST: 3 digits as R, G, B, 1,000 modes (image recipes)")
+                      train=train_stacked, check=stacked_config, summarise=summarise, plot=plot,
+                      format_table=format_table)
+LAB_DATASETS.add("stacked-mnist", STACKED_LAB,
+                 help="stacked MNIST: 3 digits as R, G, B, 1,000 modes (image recipes)")
