@@ -94,6 +94,7 @@ def test_lab_and_eval_on_stacked_mnist_through_the_cli(tmp_path, capsys):
     assert main(["eval", str(run), "--n", "200", "--seed", str(EVAL_SEED), "--out", str(tmp_path / "eval.json")]) == 0
     values = json.loads((tmp_path / "eval.json").read_text())["metrics"]
     assert values["stacked_counts"] == row["runs"][0]["counts"] and "fid" not in values
+    assert json.loads((run / "stacked-modes.json").read_text())["stacked_counts"] == values["stacked_counts"]
     assert values["stacked_kl"] == pytest.approx(row["runs"][0]["kl"], abs=1e-4)
 
 

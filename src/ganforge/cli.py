@@ -702,8 +702,8 @@ def _lab(args: argparse.Namespace) -> int:
                 print(f"  {name:18s} {catalogue.get(name).description}")
         return 0
     if not args.datasets:
-        raise GanforgeError("name a 2D dataset: ganforge lab ring8 (or ring8,grid25, or stacked-mnist); --list shows "
-                            "them")
+        raise GanforgeError("name a lab dataset: ganforge lab ring8 (or ring8,grid25, or stacked-mnist); --list "
+                            "shows them")
     datasets = [d for d in args.datasets.split(",") if d.strip()]
     if not datasets:
         raise GanforgeError(f"no dataset in '{show(args.datasets)}'; name one, e.g. ganforge lab ring8 (or "

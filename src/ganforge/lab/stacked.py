@@ -1,7 +1,8 @@
 """Stacked MNIST in the lab: 1,000 modes (digit triples in the R, G, B channels), counted as the papers count them.
 
 Each run is an ordinary image run (`Trainer`, the same phase loop, data stream and checkpoints as `ganforge train`)
-on `stacked-mnist`, written to `<out>/runs/<recipe>-seed<k>/`, so `ganforge eval` and `ganforge sample` work on it.
+on `stacked-mnist`, written to `<out>/runs/<recipe>-seed<k>/`, so `ganforge eval` and `ganforge sample` work on it;
+its mode count is written there too (`stacked-modes.json`) as soon as the run ends.
 After training, `eval.n` samples (26,000 in the recipes: PacGAN Table 2's protocol; VEEGAN Table 2 uses 25,600) of
 the sampling network (its EMA when on) are classified channel by channel with `lenet-mnist` (the `stacked-modes`
 metric): modes covered and KL(mode histogram || uniform).
@@ -22,6 +23,7 @@ from ..metrics.extractors import ExtractorOptions, build_extractor
 from ..metrics.stacked import STACKED_MODES, stacked_mode_histogram, stacked_mode_scores
 from ..presets import Catalogue
 from ..training.loop import NonFiniteLoss
+from ..utils import atomic_write_json
 from .runner import LAB_DATASETS, LabKind, RunOutcome, lab_config
 
 STACKED_RECIPES = Catalogue(Path(__file__).resolve().parent / "recipes" / "stacked", "*.yaml",
@@ -71,6 +73,7 @@ def train_stacked(recipe: str, dataset: str, seed: int, steps: int | None, overr
     classifier = build_extractor("lenet-mnist", ExtractorOptions(device=str(trainer.device)))
     images = torch.cat(list(generated_batches(trainer.sampling_network(), config.eval.n, EVAL_SEED, trainer.device)))
     scores = stacked_mode_scores(stacked_mode_histogram(images, classifier))
+    atomic_write_json(trainer.run_dir / "stacked-modes.json", {"n": config.eval.n, "seed": EVAL_SEED, **scores})
     coverage = StackedCoverage(scores["stacked_modes"], STACKED_MODES, scores["stacked_kl"], scores["stacked_counts"])
     kept = [(trainer.step, images[:GRID_SAMPLES].tolist())] if snapshots else []
     return RunOutcome(recipe, dataset, seed, coverage, time.perf_counter() - start, kept,
