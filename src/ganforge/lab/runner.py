@@ -28,7 +28,7 @@ from ..sampling import seeded_inputs
 from ..training.loop import NonFiniteLoss, PhaseLoop
 from ..utils import atomic_write_bytes, atomic_write_json, ensure_writable_dir, seed_everything
 from .recipes import BASE_STEPS, RECIPES
-from .scoring import Coverage, mode_coverage
+from .scoring import mode_coverage
 from .toy import TOY_DATASETS, Mixture
 
 EVAL_SAMPLES = 2500  # the papers' count
@@ -119,19 +119,24 @@ class LabResult:
     plot_paths: list[Path]
 
 
+def mean_and_std(values: list[float], digits: int = 3) -> tuple[float | None, float | None]:
+    """Mean and population std over seeds, rounded; None for no value (every run diverged)."""
+    if not values:
+        return None, None
+    tensor = torch.tensor(values, dtype=torch.float64)
+    return round(float(tensor.mean()), digits), round(float(tensor.std(unbiased=False)), digits)
+
+
+def mean_std_cell(row: dict[str, Any], key: str, digits: int) -> str:
+    """A table cell "mean ± std" of `key`'s summary over seeds."""
+    return f"{row[key + '_mean']:.{digits}f} ± {row[key + '_std']:.{digits}f}"
+
+
 def _summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
     ok = [o for o in outcomes if o.coverage is not None]
-    modes = torch.tensor([float(o.coverage.modes) for o in ok], dtype=torch.float64)
-    quality = torch.tensor([100 * o.coverage.high_quality for o in ok], dtype=torch.float64)
-
-    def stat(values: torch.Tensor) -> tuple[float | None, float | None]:
-        if len(values) == 0:
-            return None, None
-        return round(float(values.mean()), 3), round(float(values.std(unbiased=False)), 3)
-
     first = outcomes[0]
-    modes_mean, modes_std = stat(modes)
-    hq_mean, hq_std = stat(quality)
+    modes_mean, modes_std = mean_and_std([float(o.coverage.modes) for o in ok])
+    hq_mean, hq_std = mean_and_std([100 * o.coverage.high_quality for o in ok])
     return {
         "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes), "diverged": len(outcomes) - len(ok),
         "total_modes": len(TOY_DATASETS.get(first.dataset).centres),
@@ -266,8 +271,8 @@ def format_table(table: list[dict[str, Any]]) -> str:
         if row["modes_mean"] is None:
             modes, quality = "diverged", "-"
         else:
-            modes = f"{row['modes_mean']:.1f} ± {row['modes_std']:.1f} (of {row['total_modes']})"
-            quality = f"{row['high_quality_pct_mean']:.1f} ± {row['high_quality_pct_std']:.1f}"
+            modes = f"{mean_std_cell(row, 'modes', 1)} (of {row['total_modes']})"
+            quality = mean_std_cell(row, "high_quality_pct", 1)
         diverged = f" ({row['diverged']} diverged)" if row["diverged"] else ""
         lines.append(f"| {row['dataset']} | {row['algorithm']} | {modes} | {quality} | {row['seeds']}{diverged} | "
                      f"{row['seconds_per_run']} |")

@@ -24,7 +24,7 @@ from ..metrics.stacked import STACKED_MODES, stacked_mode_histogram, stacked_mod
 from ..presets import Catalogue
 from ..training.loop import NonFiniteLoss
 from ..utils import atomic_write_json
-from .runner import LAB_DATASETS, LabKind, RunOutcome, lab_config
+from .runner import LAB_DATASETS, LabKind, RunOutcome, lab_config, mean_and_std, mean_std_cell
 
 STACKED_RECIPES = Catalogue(Path(__file__).resolve().parent / "recipes" / "stacked", "*.yaml",
                             "stacked-MNIST lab algorithm")
@@ -80,18 +80,11 @@ def train_stacked(recipe: str, dataset: str, seed: int, steps: int | None, overr
                       cpu_seconds=time.process_time() - cpu_start, steps=trainer.step)
 
 
-def _stat(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    tensor = torch.tensor(values, dtype=torch.float64)
-    return round(float(tensor.mean()), 4), round(float(tensor.std(unbiased=False)), 4)
-
-
 def summarise(outcomes: list[RunOutcome]) -> dict[str, Any]:
     ok = [o for o in outcomes if o.coverage is not None]
     first = outcomes[0]
-    modes_mean, modes_std = _stat([float(o.coverage.modes) for o in ok])
-    kl_mean, kl_std = _stat([o.coverage.kl for o in ok])
+    modes_mean, modes_std = mean_and_std([float(o.coverage.modes) for o in ok])
+    kl_mean, kl_std = mean_and_std([o.coverage.kl for o in ok], digits=4)
     return {
         "dataset": first.dataset, "algorithm": first.recipe, "seeds": len(outcomes),
         "diverged": len(outcomes) - len(ok),
@@ -143,8 +136,7 @@ def format_table(table: list[dict[str, Any]]) -> str:
         if row["modes_mean"] is None:
             modes, kl = "diverged", "-"
         else:
-            modes = f"{row['modes_mean']:.1f} ± {row['modes_std']:.1f}"
-            kl = f"{row['kl_mean']:.3f} ± {row['kl_std']:.3f}"
+            modes, kl = mean_std_cell(row, "modes", 1), mean_std_cell(row, "kl", 3)
         diverged = f" ({row['diverged']} diverged)" if row["diverged"] else ""
         lines.append(f"| {row['dataset']} | {row['algorithm']} | {modes} | {kl} | {row['all_modes_seeds']} | "
                      f"{row['seeds']}{diverged} | {row['steps']} | {row['seconds_per_run']} |")
