@@ -64,11 +64,11 @@ def test_lab_cli_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["ring9"], "unknown 2D dataset 'ring9'"),
+    (["ring9"], "unknown lab dataset 'ring9'"),
     (["ring8", "--algorithms", "gan,bogus"], "unknown lab algorithm 'bogus'"),
     (["ring8", "--seeds", "0"], "--seeds must be >= 1"),
     (["ring8", "--set", "model.pack=3"], "model.pack=3 does not divide train.batch_size="),
-    ([], "name a 2D dataset"),
+    ([], "name a lab dataset"),
 ])
 def test_lab_bad_input(tmp_path, args, message):
     result = run_cli("lab", *args, "--out", str(tmp_path / "lab"))

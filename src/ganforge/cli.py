@@ -731,7 +731,7 @@ def _eval(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------ lab
 def _lab_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("datasets", metavar="DATASET", nargs="?",
-                   help="ring8, grid25, or both comma-separated (ring8,grid25)")
+                   help="ring8, grid25, stacked-mnist, or several comma-separated (ring8,grid25)")
     p.add_argument("--algorithms", default="gan-paper,gan,unrolled,pacgan,wgan-gp,minibatch",
                    help="comma-separated lab recipes (`ganforge lab --list` shows them); default %(default)s")
     p.add_argument("--seeds", type=count(limits.LAB_SEEDS), default=5, help="seeds per algorithm (default 5)")
@@ -741,27 +741,32 @@ def _lab_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value for every run, e.g. --set optim.lr_g=1e-3 (repeatable)")
     p.add_argument("--workers", type=count(limits.WORKERS), default=None,
                    help="parallel runs (default: the number of CPU cores)")
-    p.add_argument("--out", default="lab", help="output folder for lab.json, lab.md and the scatter plots")
+    p.add_argument("--out", default="lab", help="output folder for lab.json, lab.md and the sample plots")
     p.add_argument("--list", action="store_true", help="list the datasets and algorithms, then exit")
 
 
-@command("lab", "the mode-collapse lab: train remedies on 2D mixtures, count the modes they cover",
+@command("lab", "the mode-collapse lab: train remedies on 2D mixtures or stacked MNIST, count the modes they cover",
          "ganforge lab ring8 --algorithms gan,unrolled,pacgan,wgan-gp,minibatch --seeds 5 --out lab/\n"
-         "  ganforge lab ring8,grid25 --algorithms gan,pacgan4 --seeds 3 --steps 2000", configure=_lab_args)
+         "  ganforge lab ring8,grid25 --algorithms gan,pacgan4 --seeds 3 --steps 2000\n"
+         "  ganforge lab stacked-mnist --algorithms stacked-dcgan,stacked-pacgan2 --seeds 3", configure=_lab_args)
 def _lab(args: argparse.Namespace) -> int:
-    from .lab import RECIPES, TOY_DATASETS, run_lab
-    from .lab.runner import format_table
+    from .lab import LAB_DATASETS, run_lab
+    from .lab.runner import format_lab
 
     if args.list:
         print("datasets:")
-        for name in TOY_DATASETS.names():
-            print(f"  {name:18s} {TOY_DATASETS.help(name)}")
-        print("algorithms:")
-        for name in RECIPES.names():
-            print(f"  {name:18s} {RECIPES.get(name).description}")
+        for name in LAB_DATASETS.names():
+            print(f"  {name:18s} {LAB_DATASETS.help(name)}")
+        catalogues = dict.fromkeys(LAB_DATASETS.get(name).recipes for name in LAB_DATASETS.names())
+        for catalogue in catalogues:
+            trained_on = [name for name in LAB_DATASETS.names() if LAB_DATASETS.get(name).recipes is catalogue]
+            print(f"algorithms ({', '.join(trained_on)}):")
+            for name in catalogue.names():
+                print(f"  {name:18s} {catalogue.get(name).description}")
         return 0
     if not args.datasets:
-        raise GanforgeError("name a 2D dataset: ganforge lab ring8 (or ring8,grid25); --list shows them")
+        raise GanforgeError("name a lab dataset: ganforge lab ring8 (or ring8,grid25, or stacked-mnist); --list "
+                            "shows them")
     datasets = [d for d in args.datasets.split(",") if d.strip()]
     if not datasets:
         raise GanforgeError(f"no dataset in '{show(args.datasets)}'; name one, e.g. ganforge lab ring8 (or "
@@ -773,7 +778,7 @@ def _lab(args: argparse.Namespace) -> int:
         raise GanforgeError(f"--steps must be >= 1, got {args.steps}")
     result = run_lab(datasets, recipes, args.seeds, args.out, steps=args.steps, overrides=args.overrides,
                      workers=args.workers)
-    print(format_table(result.table), end="")
+    print(format_lab(result.table), end="")
     print(f"wrote {result.json_path} and {', '.join(str(p) for p in result.plot_paths)}")
     return 0
 

@@ -23,6 +23,9 @@ class Coverage:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        return f"{self.modes}/{self.total_modes} modes, {100 * self.high_quality:.1f}% high quality"
+
 
 def mode_coverage(samples: torch.Tensor, mixture: Mixture, threshold: int = 20, radius_std: float = 3.0
                   ) -> Coverage:

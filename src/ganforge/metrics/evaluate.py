@@ -23,7 +23,7 @@ from ..data.images import to_uint8
 from ..errors import GanforgeError
 from ..families import FAMILIES
 from ..sampling import seeded_inputs
-from .extractors import Extractor, ExtractorOptions, build_extractor, default_extractor
+from .extractors import DATASET_EVALUATION, Extractor, ExtractorOptions, build_extractor, default_extractor
 from .conditional import GENERATOR_METRICS, GeneratorProbe
 from .scores import METRICS, FeatureSet, compute_metrics, parse_metric_names
 from .stats import RealSet, check_compatible, dataset_features, load_stats
@@ -85,8 +85,13 @@ def run_metrics(metrics: list[str], real: RealSet, fake: FeatureSet, extractor: 
     return compute_metrics(metrics, real.features, fake, seed)
 
 
-def choose_metrics(metrics: str | list[str] | None, extractor: Extractor) -> list[str]:
-    return parse_metric_names(metrics, GENERATOR_METRICS) if metrics else list(extractor.default_metrics)
+def choose_metrics(metrics: str | list[str] | None, extractor: Extractor, dataset: str = "") -> list[str]:
+    """The metrics asked for; else the dataset's own (when judged with its extractor), else the extractor's."""
+    if metrics:
+        return parse_metric_names(metrics, GENERATOR_METRICS)
+    if dataset in DATASET_EVALUATION and DATASET_EVALUATION.get(dataset).extractor == extractor.name:
+        return list(DATASET_EVALUATION.get(dataset).metrics)
+    return list(extractor.default_metrics)
 
 
 def feature_metrics(metrics: list[str]) -> list[str]:
@@ -137,11 +142,11 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
                                 "--ref and --truncation")
         return evaluate_translation(model, config, metrics=metrics, extractor=extractor, options=options,
                                     data_dir=data_dir, use_ema=use_ema)
-    name = extractor or default_extractor(config.model.resolution, config.model.channels)
-    net = build_extractor(name, options)
-    chosen = choose_metrics(metrics, net)
-    generator = load_generator(model, device=net.device, use_ema=use_ema)
     dataset = dataset or config.data.dataset
+    name = extractor or default_extractor(config.model.resolution, config.model.channels, dataset)
+    net = build_extractor(name, options)
+    chosen = choose_metrics(metrics, net, dataset)
+    generator = load_generator(model, device=net.device, use_ema=use_ema)
     fit = config.data.resize and dataset == config.data.dataset  # the training data, converted as training did
     # real images first: a wrong dataset, statistics file or image size fails before minutes of generation
     real = _real_set(net, chosen, ref, dataset, n_real if n_real is not None else n, data_dir, options.download,
@@ -270,7 +275,7 @@ class TrainingEvaluator:
         self.real: RealSet | None = None
         ev, model = config.eval, config.model
         with torch.random.fork_rng(devices=self._devices()):
-            name = ev.extractor or default_extractor(model.resolution, model.channels)
+            name = ev.extractor or default_extractor(model.resolution, model.channels, config.data.dataset)
             try:
                 self.extractor = build_extractor(name, ExtractorOptions(device=str(device)))
             except GanforgeError as error:

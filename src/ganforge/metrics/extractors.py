@@ -158,7 +158,21 @@ def build_extractor(name: str, options: ExtractorOptions | None = None) -> Extra
     return EXTRACTORS.get(name)(options or ExtractorOptions())
 
 
-def default_extractor(resolution: int, channels: int) -> str:
-    """lenet-mnist for gray (digit-like) data at any size (resized to 28x28), where Inception features say little and
-    its weights may be missing offline; inception for colour images."""
+@dataclass(frozen=True)
+class DatasetEvaluation:
+    """How a dataset's runs are judged when the user names no extractor (stacked MNIST: lenet-mnist per channel)."""
+
+    extractor: str
+    metrics: tuple[str, ...]
+
+
+DATASET_EVALUATION: Registry[DatasetEvaluation] = Registry("dataset evaluation")
+
+
+def default_extractor(resolution: int, channels: int, dataset: str = "") -> str:
+    """The dataset's own extractor when it declares one; else lenet-mnist for gray (digit-like) data at any size
+    (resized to 28x28), where Inception features say little and its weights may be missing offline; inception for
+    colour images."""
+    if dataset in DATASET_EVALUATION:
+        return DATASET_EVALUATION.get(dataset).extractor
     return "lenet-mnist" if channels == 1 else "inception"
