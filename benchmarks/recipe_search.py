@@ -4,7 +4,8 @@ Every recipe is a list of `--set` overrides on a base preset (`mnist-dcgan`), tr
 (not the same steps: a wider net or a penalty costs time per step, and time is what the default run has), with
 the clock paused at each mark to evaluate the EMA generator exactly as benchmarks/quality.py does (lenet-mnist FLD
 and the class histogram of `--n` samples against the 5,000 digits). The learning-rate schedule runs over
-`--steps`, the steps the full default run has; a search at a reduced budget sees the constant-rate part of it.
+`--steps`; the training clock is the process's CPU time by default, as in benchmarks/quality.py, so that the
+recipes compare by their own cost rather than by what the machine's other jobs did meanwhile.
 
 Search at a reduced budget with one thread (`--budget 90 --threads 1`), prune by stage, then confirm the best
 recipes at the full budget with `time ganforge train PRESET` and `ganforge eval` (README, "The default run").
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 
 from benchmarks.common import benchmark, main_for, print_table, write_result
-from benchmarks.quality import lenet_evaluator, preset_contestant, race
+from benchmarks.quality import CLOCKS, clock_option, lenet_evaluator, preset_contestant, race
 
 BASE = "mnist-dcgan"
 WIDE = ["model.g_width=64", "model.d_width=64"]
@@ -58,6 +59,7 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--marks", type=int, default=2, help="evaluations per recipe, evenly spaced up to the budget")
     p.add_argument("--n", type=int, default=10000, help="generated images per evaluation")
     p.add_argument("--steps", type=int, default=100000, help="train.steps of every recipe (what a schedule spans)")
+    clock_option(p)
     p.add_argument("--list", action="store_true", help="print the recipes and their overrides, run nothing")
 
 
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for name in chosen:
         overrides = [*RECIPES[name], f"train.steps={args.steps}", f"train.threads={threads}"]
         load = os.getloadavg()[0]
-        rows = race(preset_contestant(BASE, overrides), marks, evaluate)
+        rows = race(preset_contestant(BASE, overrides), marks, evaluate, CLOCKS[args.clock])
         results.append({"recipe": name, "overrides": RECIPES[name], "rows": rows, "load_average_1min": load})
     print_table(f"Recipe search on {BASE}: {args.budget:g} s of training per recipe, {threads} thread(s), "
                 f"n = {args.n}",
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                   r["rows"][-1]["modes"], r["rows"][-1]["steps"],
                   1000 * r["rows"][-1]["train_s"] / max(r["rows"][-1]["steps"], 1), r["load_average_1min"]]
                  for r in results])
-    result = {"base": BASE, "budget_s": args.budget, "threads": threads, "n": args.n, "steps": args.steps,
+    result = {"base": BASE, "budget_s": args.budget, "threads": threads, "clock": args.clock, "n": args.n, "steps": args.steps,
               "results": results}
     if not args.no_write:
         write_result("recipe_search", result)
