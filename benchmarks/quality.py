@@ -53,6 +53,7 @@ class Contestant:
     step: Callable[[], None]
     snapshot: Callable[[], nn.Module]  # a generator with `.inputs` (ganforge's declaration), as `ganforge eval` reads
     max_steps: int | None = None  # a preset stops at its train.steps; later marks evaluate its final weights
+    finish: Callable[[Path], None] | None = None  # leave what it trained in a folder (a run `ganforge eval` reads)
 
 
 Evaluate = Callable[[nn.Module], dict[str, Any]]
@@ -103,7 +104,17 @@ def race(contestant: Contestant, marks: Sequence[float], evaluate: Evaluate,
 def preset_contestant(preset: str, overrides: Sequence[str] = ()) -> Contestant:
     """ganforge's Trainer for a preset, driven step by step (its evaluation during training is off)."""
     trainer = ganforge_trainer(preset, overrides)
-    return Contestant(preset, lambda: trainer.train_step(), trainer.sampling_network, trainer.total_steps)
+
+    def finish(folder: Path) -> None:
+        """The run as `ganforge train` leaves it at this step: config, last sample grid, checkpoint."""
+        import shutil
+
+        trainer.save_samples()
+        trainer.save_checkpoint()
+        shutil.copytree(trainer.run_dir, folder, dirs_exist_ok=True)
+        print(f"{preset}: run kept in {folder}", flush=True)
+
+    return Contestant(preset, lambda: trainer.train_step(), trainer.sampling_network, trainer.total_steps, finish)
 
 
 class ResizedGenerator(nn.Module):
@@ -222,6 +233,8 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    help="a config override for every preset contestant (e.g. model.g_width=8 in tests)")
     p.add_argument("--textbook-width", type=int, default=64, help="the textbook's ngf = ndf (64 as in the examples)")
+    p.add_argument("--keep-runs", type=Path, default=None,
+                   help="leave each preset's run (config, samples, checkpoint) in DIR/<preset> for ganforge eval/sample")
     p.add_argument("--merge", type=Path, action="append", default=[],
                    help="an earlier quality JSON whose contestants not run now join the table and plot")
     clock_option(p)
@@ -242,7 +255,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()
     for build in builders:
-        rows += race(build(), args.marks, evaluate, CLOCKS[args.clock])
+        contestant = build()
+        rows += race(contestant, args.marks, evaluate, CLOCKS[args.clock])
+        if args.keep_runs is not None and contestant.finish is not None:
+            contestant.finish(args.keep_runs / contestant.name)
     rows += merged_rows(args.merge, {r["contestant"] for r in rows})
     print_table(f"Time to quality ({threads} thread(s) per contestant, evaluation excluded; n = {args.n})",
                 ["contestant", "mark s", "train s", "steps", "FLD", "class KL", "classes"],

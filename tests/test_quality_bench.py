@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repo root
@@ -98,3 +99,16 @@ def test_the_default_preset_dry_runs_and_trains_two_steps(tmp_path, capsys):
     assert (tmp_path / "run" / "checkpoints" / "state-00000002.pt").is_file()
     losses = [value for key, value in result.last.items() if key.startswith("loss_")]
     assert losses and all(math.isfinite(value) for value in losses)
+
+
+def test_the_ema_copies_the_generator_until_ema_start_then_averages(tmp_path):
+    from ganforge.training.trainer import Trainer
+
+    config = build_config(overrides=[*TINY_DCGAN, "train.steps=3", "train.ema_start=2", "eval.every=0"])
+    trainer = Trainer(config, tmp_path / "run", progress=False, quiet=True)
+    pairs = lambda: list(zip(trainer.sampling_network().parameters(), trainer.raw("G").parameters()))  # noqa: E731
+    for _ in range(2):
+        trainer.train_step()
+        assert all(torch.equal(ema, g) for ema, g in pairs())
+    trainer.train_step()
+    assert not all(torch.equal(ema, g) for ema, g in pairs())
