@@ -25,6 +25,7 @@ a quiet machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.common import DOCS_DIR, benchmark, ganforge_trainer, main_for, print_table, write_result
+from benchmarks.common import (DOCS_DIR, RESULTS_DIR, benchmark, ganforge_trainer, main_for, print_table, timestamp,
+                               write_result)
 
 TEXTBOOK = "textbook"
 DEFAULT_MARKS = (30.0, 60.0, 120.0, 300.0)
@@ -74,11 +76,13 @@ def lenet_evaluator(n: int, seed: int = 1) -> Evaluate:
 
 
 def race(contestant: Contestant, marks: Sequence[float], evaluate: Evaluate,
-         clock: Callable[[], float] = time.perf_counter) -> list[dict[str, Any]]:
+         clock: Callable[[], float] = time.perf_counter,
+         on_mark: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Train until each mark of training time, evaluating at each with the clock paused; one row per mark.
 
     `train_s` is the training time actually spent when the mark was reached (the step that crosses a mark ends
-    past it); `eval_s` is the evaluation's own time, which the training clock never sees.
+    past it); `eval_s` is the evaluation's own time, which the training clock never sees. `on_mark(row)` runs in
+    the same pause (to save what a long run has measured so far).
     """
     rows: list[dict[str, Any]] = []
     trained, steps = 0.0, 0
@@ -90,10 +94,12 @@ def race(contestant: Contestant, marks: Sequence[float], evaluate: Evaluate,
         trained += clock() - start  # the clock stops here ...
         paused = clock()
         values = evaluate(contestant.snapshot())
-        eval_s = clock() - paused  # ... and restarts at the next mark's `start`
+        eval_s = clock() - paused
         rows.append({"contestant": contestant.name, "mark_s": mark, "train_s": round(trained, 3), "steps": steps,
                      "fid": values.get("fid"), "class_kl": values.get("class_kl"), "modes": values.get("modes"),
                      "eval_s": round(eval_s, 3)})
+        if on_mark is not None:
+            on_mark(rows[-1])  # ... and the clock restarts at the next mark's `start`
         print(f"{contestant.name}: {mark:g} s -> {steps} steps, FLD {values.get('fid', float('nan')):.2f}, "
               f"KL {values.get('class_kl', float('nan')):.3f}, {values.get('modes')} classes "
               f"(evaluation {eval_s:.1f} s, not counted)", flush=True)
@@ -112,7 +118,6 @@ def preset_contestant(preset: str, overrides: Sequence[str] = ()) -> Contestant:
         trainer.save_samples()
         trainer.save_checkpoint()
         shutil.copytree(trainer.run_dir, folder, dirs_exist_ok=True)
-        print(f"{preset}: run kept in {folder}", flush=True)
 
     return Contestant(preset, lambda: trainer.train_step(), trainer.sampling_network, trainer.total_steps, finish)
 
@@ -161,8 +166,6 @@ def known_presets(names: Sequence[str]) -> list[str]:
 def merged_rows(paths: Sequence[Path], running: set[str]) -> list[dict[str, Any]]:
     """Rows of earlier runs for contestants not run now (the textbook measured once, a preset added later); each
     keeps a `from` naming its file."""
-    import json
-
     rows: list[dict[str, Any]] = []
     for path in paths:
         earlier = json.loads(Path(path).read_text())
@@ -254,11 +257,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         builders.append(lambda: textbook_contestant(args.textbook_width, args.textbook_width))
     rows: list[dict[str, Any]] = []
     load_before = os.getloadavg()
+    partial = None if args.no_write else RESULTS_DIR / f"quality-{timestamp()}.partial.json"
     for build in builders:
-        contestant = build()
-        rows += race(contestant, args.marks, evaluate, CLOCKS[args.clock])
-        if args.keep_runs is not None and contestant.finish is not None:
-            contestant.finish(args.keep_runs / contestant.name)
+        contestant, so_far = build(), []
+
+        def on_mark(row: dict[str, Any], contestant: Contestant = contestant, so_far: list = so_far) -> None:
+            """Keep what is measured so far (a long run on a busy machine may be stopped before its end)."""
+            so_far.append(row)
+            if args.keep_runs is not None and contestant.finish is not None:
+                contestant.finish(args.keep_runs / contestant.name)
+            if partial is not None:
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({"rows": [*rows, *so_far], "partial": True}, indent=2) + "\n")
+
+        rows += race(contestant, args.marks, evaluate, CLOCKS[args.clock], on_mark)
     rows += merged_rows(args.merge, {r["contestant"] for r in rows})
     print_table(f"Time to quality ({threads} thread(s) per contestant, evaluation excluded; n = {args.n})",
                 ["contestant", "mark s", "train s", "steps", "FLD", "class KL", "classes"],
@@ -277,6 +289,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.no_write:
         write_result("quality", result)
         plot(rows, args.plot)
+        if partial is not None and partial.exists():
+            partial.unlink()
     return result
 
 
