@@ -6,11 +6,11 @@ from ganforge.config import CONFIG_VERSION, config_from_dict, parse_override
 from ganforge.configure import build_config, load_config
 from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
-from ganforge.presets import DEFAULT_PRESET, PRESETS
+from ganforge.presets import PRESETS
 
 
 def test_defaults_and_presets_validate():
-    assert build_config().preset == DEFAULT_PRESET == "mnist-dcgan-wide"
+    assert build_config().preset == "mnist-dcgan"
     for name in PRESETS.names():
         assert build_config(name).preset == name
     mlp = build_config("mnist-mlp")

@@ -92,8 +92,7 @@ def test_summary_finds_when_each_contestant_reaches_the_reference():
 def test_the_default_preset_dry_runs_and_trains_two_steps(tmp_path, capsys):
     assert main(["train", "--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["preset"] == DEFAULT_PRESET
-    config = build_config()
-    assert config.preset == DEFAULT_PRESET != "mnist-dcgan"  # mnist-dcgan stays as README tables record it
+    assert build_config().preset == DEFAULT_PRESET
     result = train(out=tmp_path / "run", overrides=["train.steps=2", "eval.every=0"], quiet=True)
     assert result.steps == 2
     assert (tmp_path / "run" / "checkpoints" / "state-00000002.pt").is_file()

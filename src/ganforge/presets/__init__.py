@@ -16,7 +16,7 @@ from typing import Any
 from ..config import deep_merge, load_yaml
 from ..errors import GanforgeError
 
-DEFAULT_PRESET = "mnist-dcgan-wide"
+DEFAULT_PRESET = "mnist-dcgan"
 
 
 @dataclass(frozen=True)
