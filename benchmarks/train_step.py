@@ -8,7 +8,7 @@ ganforge's side is `Trainer.train_step()` of the `mnist-dcgan` preset set to tho
 keeps none). Repetitions are interleaved with a matmul measurement, so the achieved GFLOP/s (convolution and matmul
 FLOPs counted by torch's FlopCounterMode) is set against the machine's matmul GFLOP/s of the same minutes.
 
-`--ablation` takes one case apart (`--case`, default 64x64x1; `mnist-dcgan` is that preset as shipped):
+`--ablation` takes one case apart (`--case`, default 64x64x1; `mnist-dcgan` is the default preset as shipped):
 ganforge with one optimisation removed at a time, and with each candidate optimisation added, each as a paired
 ratio; bf16 autocast also reports how far its losses drift from float32.
 
@@ -61,7 +61,7 @@ def build_cases(names: Sequence[str] | None = None) -> list[Case]:
         Case("dcgan-32x32x3", images_hwc(load_dataset(colour).images), 32, False,
              [*COMMON, f"data.dataset={colour}", "model.resolution=32", "model.channels=3"]),
     ]
-    default = Case("mnist-dcgan", mnist, 28, False, [], textbook=False)  # the mnist-dcgan preset, exactly as shipped
+    default = Case("mnist-dcgan", mnist, 28, False, [], textbook=False)  # the default preset, exactly as shipped
     return [c for c in found + [default] if (names is None and c.textbook) or (names is not None and c.name in names)]
 
 
@@ -355,7 +355,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="store_true", help="torch.profiler: where ganforge's step spends its time")
     p.add_argument("--layers", action="store_true", help="ganforge's matmul/fold layers vs torch's convolutions")
     p.add_argument("--case", default="dcgan-64x64x1", choices=["dcgan-64x64x1", "dcgan-32x32x3", "mnist-dcgan"],
-                   help="the case --ablation takes apart (mnist-dcgan: that preset as shipped, EMA on)")
+                   help="the case --ablation takes apart (mnist-dcgan: the default preset as shipped, EMA on)")
     p.add_argument("--steps", type=int, default=None, help="training steps per repetition")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers of the textbook loop (default 0)")
 
