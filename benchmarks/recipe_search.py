@@ -62,6 +62,13 @@ RECIPES: dict[str, list[str]] = {
     "w32 ema.999 start1000 lr4e-4": [*EMA, START, "optim.lr=4e-4"],
     "w32 ema.999 start1000 b128": [*EMA, START, "train.batch_size=128"],
     "w48 ema.999 start1000": ["model.g_width=48", "model.d_width=48", *EMA, START],
+    # stage 5: mnist-dcgan's own EMA (0.995), which a 0.999 average started at step 1,000 lost to at 2,300 steps
+    "w32 hinge": ["loss.name=hinge"],
+    "w32 diffaug": AUG,
+    "w32 lr4e-4": ["optim.lr=4e-4"],
+    "w48": ["model.g_width=48", "model.d_width=48"],
+    "w32 b128": ["train.batch_size=128"],
+    "w32 noBN-D r1=1/4": [*NO_BN_D, *R1],
 }
 
 
