@@ -194,6 +194,8 @@ class TrainConfig:
     device: str = "auto"
     ema: bool = True
     ema_decay: float = option(0.999, low=0.0, high=1.0, high_open=True)
+    # steps during which the EMA copies G instead of averaging: a slow average must not carry the first random weights
+    ema_start: int = option(0, low=0, cap=limits.STEPS, hint="0 = average from the first step")
     log_every: int = option(10, low=1, cap=limits.STEPS)
     sample_every: int = option(500, low=1, cap=limits.STEPS)
     checkpoint_every: int = option(500, low=1, cap=limits.STEPS)

@@ -14,9 +14,11 @@ class EMA:
         self.module = copy.deepcopy(generator).eval().requires_grad_(False)
 
     @torch.no_grad()
-    def update(self, generator: nn.Module) -> None:
+    def update(self, generator: nn.Module, decay: float | None = None) -> None:
+        """One step of the average (`decay` for this step only: 0 copies the generator, as before train.ema_start)."""
         ema_params = list(self.module.parameters())
-        torch._foreach_lerp_(ema_params, [p.detach() for p in generator.parameters()], 1.0 - self.decay)
+        decay = self.decay if decay is None else decay
+        torch._foreach_lerp_(ema_params, [p.detach() for p in generator.parameters()], 1.0 - decay)
         for ema_buffer, buffer in zip(self.module.buffers(), generator.buffers()):
             ema_buffer.copy_(buffer)
 

@@ -141,7 +141,7 @@ class PhaseLoop:
                 stats[f"loss_{phase.name.lower()}" if key == "loss" else key] = value.detach()
         self.step += 1
         for name, ema in self.ema.items():
-            ema.update(self.raw(name))
+            ema.update(self.raw(name), 0.0 if self.step <= self.config.train.ema_start else None)
         return stats
 
     def run_phase(self, phase: Phase) -> dict[str, torch.Tensor]:
