@@ -18,6 +18,8 @@ _EXPORTS = {
     "export_run": "ganforge.export",
     "load_encoder": "ganforge.export",
     "Sampler": "ganforge.sampling",
+    "style_mixing_grid": "ganforge.style",
+    "perceptual_path_length": "ganforge.metrics.ppl",
     "Config": "ganforge.config",
     "build_config": "ganforge.configure",
     "load_dataset": "ganforge.data",

@@ -382,6 +382,50 @@ def _interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def seed_list(text: str) -> list[int]:
+    """An argparse type: comma-separated seeds (1,2,3)."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items) or len(items) > limits.GRID.high:
+        raise argparse.ArgumentTypeError(f"must be comma-separated seeds (e.g. 1,2,3; at most {limits.GRID.high}), "
+                                         f"got '{show(text[:40])}'")
+    return [seed(item) for item in items]
+
+
+def _mix_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a run or export directory of a model with a mapping network "
+                                                  "(stylegan2)")
+    p.add_argument("--rows", type=seed_list, required=True, metavar="SEED,...",
+                   help="the seeds whose coarse styles (the layers before --cutoff) each row keeps")
+    p.add_argument("--cols", type=seed_list, required=True, metavar="SEED,...",
+                   help="the seeds that give each column its styles from --cutoff on")
+    p.add_argument("--cutoff", type=int, required=True, metavar="K",
+                   help="the crossover layer: w of the row seed for layers < K, of the column seed from K on")
+    p.add_argument("--out", default="mixing.png", help="grid PNG (default mixing.png)")
+    p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
+                   help="truncation toward the mean w, PSI in [0, 1]")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+
+
+@command("mix", "style mixing grid: column seeds on top, row seeds on the left, each cell the row's coarse styles "
+                "with the column's from --cutoff on (StyleGAN Figure 3)",
+         "ganforge mix runs/mnist-stylegan2-20261203-101010 --rows 1,2,3 --cols 4,5,6,7 --cutoff 4 --out mix.png\n"
+         "  ganforge mix exported/ --rows 1,2 --cols 3,4 --cutoff 2 --truncation 0.7 --out mix.png",
+         configure=_mix_args)
+def _mix(args: argparse.Namespace) -> int:
+    from .export import load_generator
+    from .sampling import save_grid
+    from .style import style_mixing_grid
+    from .utils import resolve_device
+
+    _not_into_a_run(args.out, args.model)
+    generator = load_generator(args.model, device=resolve_device(args.device, "--device"), use_ema=not args.no_ema)
+    images, nrow = style_mixing_grid(generator, args.rows, args.cols, args.cutoff, args.truncation)
+    print(f"wrote {show(save_grid(images, args.out, nrow))} ({len(args.rows)} rows x {len(args.cols)} columns, "
+          f"cutoff {args.cutoff} of {generator.num_ws} layers)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ translate
 def _translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="an image-to-image run or export directory (pix2pix, cyclegan, ...)")
@@ -669,7 +713,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fake-dir", metavar="DIR", help="with --real-dir: the generated images")
     p.add_argument("--metrics", metavar="LIST",
                    help="comma-separated: fid, kid, is, pr, dc, modes; conditional models: class-fidelity, intra-fid; "
-                        "InfoGAN: code-accuracy (default: the extractor's usual set)")
+                        "InfoGAN: code-accuracy; any generator: ppl (default: the extractor's usual set)")
     p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
                    help="evaluate the truncated samples `ganforge sample --truncation PSI` draws")
     p.add_argument("--n", type=int, default=10000,
@@ -679,7 +723,29 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed, default=0, help="noise seed: the images `ganforge sample --seed` makes")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
     p.add_argument("--out", metavar="JSON", help="result file (default: next to the model, eval-<extractor>.json)")
+    p.add_argument("--ppl-space", metavar="z|w", help="with --metrics ppl: the path's space, z (slerp; default) or "
+                                                      "w (lerp; models with a mapping network)")
+    p.add_argument("--ppl-sampling", metavar="end|full", help="with --metrics ppl: t = 0 (end; default) or t "
+                                                              "uniform in [0, 1] (full)")
+    p.add_argument("--ppl-epsilon", type=positive_float, metavar="EPS", help="with --metrics ppl: the step "
+                                                                             "(default 1e-4)")
+    p.add_argument("--ppl-n", type=count(limits.EVAL, low=2), metavar="N",
+                   help="with --metrics ppl: latent pairs (default: --n)")
     _extractor_args(p)
+
+
+def _metric_settings(args: argparse.Namespace) -> dict:
+    """The generator metrics' options from their flags (--ppl-*), refused when their metric is not asked for."""
+    from .metrics.ppl import PPLSettings
+
+    given = {key: value for key, value in (("space", args.ppl_space), ("sampling", args.ppl_sampling),
+                                           ("epsilon", args.ppl_epsilon), ("samples", args.ppl_n))
+             if value is not None}
+    if not given:
+        return {}
+    if "ppl" not in [name.strip() for name in (args.metrics or "").split(",")]:
+        raise GanforgeError("the --ppl-* options set the ppl metric; add it (--metrics ppl) or drop them")
+    return {"ppl": PPLSettings(**given).check()}
 
 
 @command("eval", "measure a generator (FID, KID, IS, precision/recall, density/coverage) or compare two folders",
@@ -687,6 +753,7 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
          "  ganforge eval runs/c10 --dataset cifar10 --extractor inception --metrics fid,kid,is --n 50000\n"
          "  ganforge eval exported/ --ref cifar10-train.npz --metrics fid\n"
          "  ganforge eval runs/mnist-cgan-... --metrics fid,class-fidelity,intra-fid --n 5000\n"
+         "  ganforge eval runs/mnist-stylegan2-... --metrics ppl --ppl-space w --n 2000\n"
          "  ganforge eval --real-dir real_png/ --fake-dir fake_png/ --extractor inception", configure=_eval_args)
 def _eval(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -714,7 +781,8 @@ def _eval(args: argparse.Namespace) -> int:
         result = evaluate_model(args.model, dataset=args.dataset, ref=args.ref, metrics=args.metrics, n=args.n,
                                 n_real=args.n_real, extractor=args.extractor, options=_extractor_options(args),
                                 seed=args.seed, use_ema=not args.no_ema, data_dir=args.data_dir,
-                                use_cache=not args.no_cache, truncation=args.truncation)
+                                use_cache=not args.no_cache, truncation=args.truncation,
+                                metric_settings=_metric_settings(args))
         model = Path(args.model)
         default_out = (model.parent if model.is_file() else model) / f"eval-{result['extractor']['extractor']}.json"
     out = Path(args.out) if args.out else default_out

@@ -37,13 +37,15 @@ def seeded_inputs(inputs: GeneratorInputs, n: int, seed: int, truncation: float 
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Spherical interpolation between latent vectors a and b at fractions t (Shoemake), linear when parallel."""
-    a_unit, b_unit = a / a.norm(), b / b.norm()
-    omega = torch.acos((a_unit * b_unit).sum().clamp(-1.0, 1.0))
-    t = t.view(-1, 1)
-    if omega.abs() < 1e-6:
-        return (1 - t) * a + t * b
-    return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+    """Spherical interpolation (Shoemake) between latent vectors a and b at fractions t, linear where they are
+    parallel: one pair (D,) walked at T fractions gives (T, D); pairs as rows (N, D) with one fraction each (N,)
+    give (N, D) (what PPL's batches need)."""
+    t = t.reshape(-1, 1).to(a.dtype)
+    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    a_unit, b_unit = a / a.norm(dim=1, keepdim=True), b / b.norm(dim=1, keepdim=True)
+    omega = torch.acos((a_unit * b_unit).sum(dim=1, keepdim=True).clamp(-1.0, 1.0))
+    spherical = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+    return torch.where(omega.abs() < 1e-6, (1 - t) * a + t * b, spherical)
 
 
 @dataclass

@@ -90,22 +90,25 @@ def fit_images(images: torch.Tensor, dataset: str, size: int, channels: int, res
                 f"dataset '{dataset}' is {images.shape[-2]}x{images.shape[-1]}{where} but the model loads {size}x"
                 f"{size} (model.resolution, or data.load_size); use --set model.resolution="
                 f"{native or images.shape[-1]} or --set data.resize=true")
-        images = resize_uint8(images, size)
+        images = resize_images(images, size)
     return images
 
 
 def convert_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
-    """Grayscale <-> RGB for uint8 images (ITU-R 601 luma for RGB -> gray)."""
+    """Grayscale <-> RGB (ITU-R 601 luma for RGB -> gray): uint8 images stay uint8 (rounded), float images (a
+    generator's, with their gradients) stay float."""
     if channels == 3:
         return images.expand(-1, 3, -1, -1).contiguous()
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    weights = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
+    gray = (images.float() * weights).sum(1, keepdim=True)
+    return gray if images.is_floating_point() else gray.round().clamp(0, 255).to(torch.uint8)
 
 
-def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Bilinear, antialiased: uint8 images are rounded back to uint8, float images stay float (and differentiable)."""
     out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True,
                         align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
+    return out if images.is_floating_point() else out.round().clamp(0, 255).to(torch.uint8)
 
 
 def is_image(tensor: torch.Tensor) -> bool:

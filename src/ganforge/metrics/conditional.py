@@ -17,7 +17,7 @@ Each class or category gets n // (classes) images from the same seed, so they sh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +42,7 @@ class GeneratorProbe:
     device: torch.device
     real: Callable[[], tuple[torch.Tensor, torch.Tensor | None]]  # (uint8 images, labels or None), on demand
     truncation: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # per metric name, its options (ppl: PPLSettings)
 
     def images(self, n: int, **fixed: Any) -> torch.Tensor:
         from .evaluate import generated_batches

@@ -123,9 +123,11 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
                    metrics: str | list[str] | None = None, n: int = 10000, n_real: int | None = None,
                    extractor: str | None = None, options: ExtractorOptions | None = None, seed: int = 0,
                    use_ema: bool = True, data_dir: str = "data", use_cache: bool = True,
-                   truncation: float | None = None) -> dict[str, Any]:
+                   truncation: float | None = None, metric_settings: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
     """Metrics of a run or export folder (or a best.safetensors) against a dataset or a statistics file; with
-    `truncation`, of the truncated samples `ganforge sample --truncation` draws."""
+    `truncation`, of the truncated samples `ganforge sample --truncation` draws; `metric_settings` holds a generator
+    metric's options under its name (ppl: a `PPLSettings`)."""
     from .. import limits
     from ..export import load_generator, read_model_config
 
@@ -163,7 +165,8 @@ def evaluate_model(model: str | Path, *, dataset: str | None = None, ref: str | 
         values = run_metrics(chosen, real, fake, net, seed)
         fake_info = {"n": fake.count, "image_shape": list(fake_shape)}
     probe = GeneratorProbe(generator, net, n, seed, net.device, truncation=truncation, real=lambda: labelled_images(
-        dataset, data_dir, options.download, config.model.resolution, config.model.channels, fit))
+        dataset, data_dir, options.download, config.model.resolution, config.model.channels, fit),
+        settings=dict(metric_settings or {}))
     values.update(run_probes(chosen, probe))
     return _result(values, net, real, {"model": str(model), **info, "use_ema": use_ema, "seed": seed,
                                        "truncation": truncation, **fake_info}, start)
@@ -248,7 +251,7 @@ def format_table(result: dict[str, Any]) -> str:
     for key, value in values.items():
         if key.endswith("_std") or isinstance(value, list):
             continue
-        text = f"{value}" if isinstance(value, int) else f"{value:.6g}"
+        text = f"{value}" if isinstance(value, (int, str)) else f"{value:.6g}"
         if f"{key}_std" in values:
             text += f" +- {values[key + '_std']:.2g}"
         rows.append((key, text))

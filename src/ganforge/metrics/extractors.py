@@ -98,7 +98,8 @@ class Extractor:
             self.batch_size = batch_size
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, channels, H, W) on the device -> the float input the network expects."""
+        """uint8 (B, channels, H, W) on the device (or float in [0, 255], see `differentiable_features`) -> the
+        float input the network expects."""
         raise NotImplementedError
 
     def check_images(self, images: torch.Tensor, which: str = "image") -> torch.Tensor:
@@ -126,6 +127,18 @@ class Extractor:
                     logits.append(scores.double().cpu())
         out = torch.cat(features).numpy() if features else np.zeros((0, self.dim))
         return FeatureSet(features=out, logits=torch.cat(logits).numpy() if logits else None, count=out.shape[0])
+
+    def differentiable_features(self, images: torch.Tensor) -> torch.Tensor:
+        """Features of float images in [-1, 1] (a generator's output, one batch) through the same pipeline as `run`,
+        but without the 8-bit rounding and with gradients: PPL's epsilon steps are far below one grey level, and the
+        projector optimises through the features."""
+        if not images.is_floating_point() or images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise GanforgeError(f"differentiable features take float images (N, 1 or 3, H, W) in [-1, 1], got "
+                                f"{images.dtype} {tuple(images.shape)}")
+        x = images.to(self.device, torch.float32).add(1.0).mul(127.5)
+        if x.shape[1] != self.channels:
+            x = convert_channels(x, self.channels)
+        return self.network(self.prepare(x))[0]
 
     def features(self, images: torch.Tensor) -> np.ndarray:
         return self.run(images).features

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import resize_uint8
+from ..data.images import resize_images
 from .extractors import EXTRACTORS, Extractor, ExtractorOptions, load_shipped_weights, no_inception_options, say_once
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "lenet-mnist.safetensors"
@@ -50,7 +50,7 @@ class LeNet(nn.Module):
 
 
 def normalize_digits(images: torch.Tensor) -> torch.Tensor:
-    """uint8 digits -> the network's input: [0, 1] then the MNIST mean/std."""
+    """Digits in [0, 255] (uint8, or float from a generator) -> the network input: [0, 1], then mean/std."""
     return (images.float() / 255.0 - MNIST_MEAN) / MNIST_STD
 
 
@@ -68,7 +68,7 @@ class LeNetExtractor(Extractor):
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[-2:] != (self.input_size, self.input_size):
             say_once(f"lenet-mnist: images of {images.shape[-2]}x{images.shape[-1]} are resized to 28x28")
-            images = resize_uint8(images, self.input_size)
+            images = resize_images(images, self.input_size)
         return normalize_digits(images)
 
 

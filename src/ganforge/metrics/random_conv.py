@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.images import resize_uint8
+from ..data.images import resize_images
 from .extractors import EXTRACTORS, Extractor, ExtractorOptions, no_inception_options
 
 SEED = 1234
@@ -56,7 +56,7 @@ class RandomConvExtractor(Extractor):
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[-2:] != (self.input_size, self.input_size):
-            images = resize_uint8(images, self.input_size)
+            images = resize_images(images, self.input_size)
         return images.float() / 127.5 - 1.0
 
 
