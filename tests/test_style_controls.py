@@ -4,6 +4,7 @@ projector, on tiny generators and a tiny trained StyleGAN2."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from conftest import TINY_DCGAN, run_cli
+from ganforge.cli import main
 from ganforge.configure import build_config
 from ganforge.errors import GanforgeError
 from ganforge.inputs import GeneratorInputs, Latent
@@ -20,6 +22,8 @@ from ganforge.models.stylegan2 import StyleGAN2Generator
 from ganforge.metrics.ppl import PPLSettings, filtered_mean, path_distances, perceptual_path_length
 from ganforge.data.images import to_uint8
 from ganforge.sampling import Sampler, seeded_inputs
+from ganforge.export import load_generator
+from ganforge.projector import latent_ws, load_latent, project, read_target
 from ganforge.style import style_mixing_grid
 from ganforge.training.trainer import train
 
@@ -53,7 +57,7 @@ class Linear(nn.Module):
         self.a, self.b, self.c = (nn.Parameter(torch.randn(*shape) * 0.2) for shape in ((16, 6), (5, 6), (16, 5)))
         self.constant = constant
         if mapping:
-            self.num_ws = 3
+            self.num_ws, self.w_avg = 3, torch.zeros(5)
             self.ws = lambda z: (z @ self.b.T).unsqueeze(1).repeat(1, 3, 1)
             self.synthesis = lambda ws: (ws[:, 0] @ self.c.T).view(-1, 1, 4, 4)
 
@@ -140,7 +144,19 @@ def style_run(tmp_path_factory: pytest.TempPathFactory):
     return out
 
 
-def test_ppl_through_ganforge_eval(style_run, tmp_path):
+def _one_line_error(capsys, *argv: str) -> str:
+    """`ganforge ARGV` in this process: exit code 2 (argparse's included) and one line on stderr, returned."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_ppl_through_ganforge_eval(style_run, tmp_path, capsys):
     result = run_cli("eval", str(style_run), "--metrics", "ppl", "--ppl-space", "w", "--n", "20", "--extractor",
                      "random-conv", "--out", str(tmp_path / "ppl.json"))
     assert result.returncode == 0, result.stderr
@@ -149,17 +165,21 @@ def test_ppl_through_ganforge_eval(style_run, tmp_path):
     assert "ppl" in result.stdout
     for flags, message in ((["--metrics", "ppl", "--ppl-space", "q"], "unknown PPL space 'q'"),
                            (["--metrics", "fid", "--ppl-space", "w"], "add it (--metrics ppl)")):
-        bad = run_cli("eval", str(style_run), *flags, "--n", "4", "--extractor", "random-conv", "--out",
-                      str(tmp_path / "bad.json"))
-        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr
+        assert message in _one_line_error(capsys, "eval", str(style_run), *flags, "--n", "4", "--extractor",
+                                          "random-conv", "--out", str(tmp_path / "bad.json"))
 
 
-def test_ppl_in_w_of_a_dcgan_is_one_line(tmp_path):
+def test_style_controls_on_a_dcgan_are_one_line(tmp_path, capsys):
     train("mnist-dcgan", out=tmp_path / "dcgan", quiet=True, overrides=[*TINY_DCGAN, "train.steps=1", "eval.every=0"])
-    result = run_cli("eval", str(tmp_path / "dcgan"), "--metrics", "ppl", "--ppl-space", "w", "--n", "4",
-                     "--extractor", "random-conv", "--out", str(tmp_path / "bad.json"))
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "needs a generator with a mapping network" in result.stderr
+    assert "needs a generator with a mapping network" in _one_line_error(
+        capsys, "eval", str(tmp_path / "dcgan"), "--metrics", "ppl", "--ppl-space", "w", "--n", "4", "--extractor",
+        "random-conv", "--out", str(tmp_path / "bad.json"))
+    assert "style mixing needs a generator with a mapping network" in _one_line_error(
+        capsys, "mix", str(tmp_path / "dcgan"), "--rows", "1", "--cols", "2", "--cutoff", "1")
+    digit = tmp_path / "digit.png"
+    _write_png(digit, np.zeros((28, 28), dtype=np.uint8))
+    assert "the projector needs a generator with a mapping network" in _one_line_error(
+        capsys, "project", str(tmp_path / "dcgan"), str(digit), "--out", str(tmp_path / "p"), "--steps", "2")
 
 
 def test_mixing_grid_cells_take_the_row_styles_before_the_cutoff():
@@ -182,7 +202,7 @@ def test_mixing_grid_cells_take_the_row_styles_before_the_cutoff():
         style_mixing_grid(Linear(), rows, columns, 1)
 
 
-def test_mix_through_the_cli(style_run, tmp_path):
+def test_mix_through_the_cli(style_run, tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "mix.png"
@@ -194,7 +214,66 @@ def test_mix_through_the_cli(style_run, tmp_path):
     for flags, message in ((["--cutoff", "99"], "--cutoff 99: this model has 4 style layers"),
                            (["--cutoff", "2", "--truncation", "1.5"], "psi in [0, 1]"),
                            (["--cutoff", "x"], "--cutoff: invalid int value")):
-        bad = run_cli("mix", str(style_run), "--rows", "1", "--cols", "2", *flags, "--out", str(tmp_path / "b.png"))
-        assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and message in bad.stderr, bad.stderr
-    bad = run_cli("mix", str(style_run), "--rows", "1,,2", "--cols", "2", "--cutoff", "1")
-    assert bad.returncode == 2 and "comma-separated seeds" in bad.stderr
+        assert message in _one_line_error(capsys, "mix", str(style_run), "--rows", "1", "--cols", "2", *flags,
+                                          "--out", str(tmp_path / "b.png"))
+    assert "comma-separated seeds" in _one_line_error(capsys, "mix", str(style_run), "--rows", "1,,2", "--cols", "2",
+                                                      "--cutoff", "1")
+
+
+def test_the_projector_recovers_a_known_w_of_a_tiny_generator():
+    g = _tiny_stylegan2().eval()
+    with torch.no_grad():
+        g.mapping.w_avg.copy_(g.mapping(torch.randn(256, 8)).mean(dim=0))
+        target = g.synthesis(latent_ws(g.mapping(seeded_inputs(g.inputs, 1, 7)["z"])[0], g.num_ws))
+    result = project(g, target, build_extractor("random-conv"), steps=150, space="w", every=50)
+    assert result.history[0]["step"] == 0 and len(result.history) == 151 and len(result.frames) == 4
+    assert result.after["loss"] < 0.1 * result.before["loss"]
+    assert result.latent.shape == (8,)
+    plus = project(g, target, build_extractor("random-conv"), steps=20, space="w+")
+    assert plus.latent.shape == (g.num_ws, 8) and plus.after["loss"] < plus.before["loss"]
+    with pytest.raises(GanforgeError, match="unknown projection space 'z'"):
+        project(g, target, build_extractor("random-conv"), space="z")
+    with pytest.raises(GanforgeError, match=r"the target has shape \(1, 3, 8, 8\)"):
+        project(g, target.expand(1, 3, 8, 8), build_extractor("random-conv"))
+
+
+def _write_png(path, array: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray(array).save(path)
+
+
+def test_project_through_the_cli(style_run, tmp_path, capsys):
+    from PIL import Image
+
+    digit = tmp_path / "digit.png"
+    _write_png(digit, (np.random.default_rng(0).random((8, 8)) * 255).astype(np.uint8))
+    out = tmp_path / "projection"
+    result = run_cli("project", str(style_run), str(digit), "--out", str(out), "--steps", "12", "--every", "4",
+                     "--extractor", "random-conv")
+    assert result.returncode == 0, result.stderr
+    assert "distance" in result.stdout and "from" in result.stdout
+    summary = json.loads((out / "projection.json").read_text())
+    assert summary["after"]["loss"] < summary["before"]["loss"] and summary["shape"] == [8]
+    assert sorted(p.name for p in (out / "frames").iterdir()) == ["000.png", "001.png", "002.png", "003.png"]
+    latent, description = load_latent(out / "latent.safetensors")
+    assert description["space"] == "w" and description["after"] == summary["after"]
+    g = load_generator(style_run)
+    with torch.no_grad():
+        again = to_uint8(g.synthesis(latent_ws(latent, g.num_ws)).clamp(-1, 1))[0, 0]
+    with Image.open(out / "projected.png") as image:
+        assert torch.equal(torch.from_numpy(np.asarray(image).copy()), again)  # the latent reloads to the image
+    rgb, big, text = tmp_path / "rgb.png", tmp_path / "big.png", tmp_path / "notes.png"
+    _write_png(rgb, np.zeros((8, 8, 3), dtype=np.uint8))
+    _write_png(big, np.zeros((12, 12), dtype=np.uint8))
+    text.write_text("not an image")
+    for image, message in ((tmp_path / "missing.png", "does not exist"), (text, "corrupt or not an image"),
+                           (out / "projection.json", "is not a .png/.jpg/.webp image"),
+                           (rgb, "is colour (3 channels) but this model makes gray (1 channel) images"),
+                           (big, "is 12x12 pixels but this model makes 8x8 images; pass --resize")):
+        with pytest.raises(GanforgeError, match=re.escape(message)):
+            read_target(image, 1, 8)
+    assert read_target(big, 1, 8, resize=True).shape == (1, 1, 8, 8)
+    assert "is colour" in _one_line_error(capsys, "project", str(style_run), str(rgb), "--out", str(tmp_path / "bad"),
+                                          "--steps", "2")
+    assert not (tmp_path / "bad" / "latent.safetensors").exists()

@@ -426,6 +426,62 @@ def _mix(args: argparse.Namespace) -> int:
     return 0
 
 
+def _project_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a run or export directory of a model with a mapping network "
+                                                  "(stylegan2)")
+    p.add_argument("image", metavar="IMAGE", help="the real image to project (.png/.jpg/.webp, the model's channels)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for projected.png, latent.safetensors, "
+                                                               "frames/ and projection.json")
+    p.add_argument("--steps", type=count(limits.STEPS), default=300, help="Adam steps (default %(default)s)")
+    p.add_argument("--space", default="w", metavar="w|w+", help="one w for all layers (default) or one per layer")
+    p.add_argument("--extractor", metavar="NAME", help="the perceptual distance's features (default: lenet-mnist "
+                                                       "for gray models, inception for colour)")
+    p.add_argument("--mse-weight", type=non_negative_float, default=1.0, metavar="W",
+                   help="weight of the pixel MSE beside the perceptual distance (default 1)")
+    p.add_argument("--every", type=count(limits.STEPS), default=10, metavar="K",
+                   help="write a frame every K steps (default %(default)s)")
+    p.add_argument("--resize", action="store_true",
+                   help="an image of another size: resize its shorter side and centre-crop to the model's size")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+
+
+@command("project", "find the w (or w+) whose image is closest to a real image (StyleGAN2's projector)",
+         "ganforge project runs/mnist-stylegan2-20261203-101010 digit.png --out projection/\n"
+         "  ganforge project exported/ digit.png --out projection/ --steps 500 --space w+ --extractor lenet-mnist",
+         configure=_project_args)
+def _project(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .export import load_generator, read_model_config
+    from .files import run_contents
+    from .metrics import ExtractorOptions, build_extractor, default_extractor
+    from .projector import SPACES, project, read_target, write_projection
+    from .utils import resolve_device
+
+    if run_contents(args.out):
+        raise GanforgeError(f"--out '{show(args.out)}' holds a run or export; write the projection into another "
+                            f"folder")
+    SPACES.get(args.space)
+    device = resolve_device(args.device, "--device")
+    config, _ = read_model_config(Path(args.model))
+    model = config.model
+    generator = load_generator(args.model, device=device, use_ema=not args.no_ema)
+    target = read_target(args.image, model.channels, model.resolution, args.resize)
+    extractor = build_extractor(args.extractor or default_extractor(model.resolution, model.channels,
+                                                                    config.data.dataset),
+                                ExtractorOptions(device=str(device)))
+    result = project(generator, target, extractor, args.steps, args.space, args.mse_weight, args.every)
+    folder = write_projection(result, args.out, {"model": str(args.model), "image": str(args.image),
+                                                 "extractor": extractor.name, "steps": args.steps,
+                                                 "mse_weight": args.mse_weight})
+    before, after = result.before, result.after
+    print(f"distance {after['loss']:.6g} (perceptual {after['perceptual']:.6g} + {args.mse_weight:g} x mse "
+          f"{after['mse']:.6g}), from {before['loss']:.6g} at the mean w; wrote {show(folder)}/ ({len(result.frames)} "
+          f"frames)")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------------------ translate
 def _translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="an image-to-image run or export directory (pix2pix, cyclegan, ...)")

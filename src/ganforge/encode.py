@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data.folder import IMAGE_SUFFIXES, read_image
+from .data.folder import read_image_file
 from .data.images import normalize
 from .errors import GanforgeError
 from .utils import atomic_write_bytes, atomic_write_json
@@ -29,14 +29,7 @@ def read_encoder_input(path: str | Path, encoder: nn.Module) -> torch.Tensor:
     if len(shape) != 3:
         raise GanforgeError(f"this model's encoder reads {shape[0]}-d points, not images")
     channels, height, width = shape
-    if not path.is_file():
-        raise GanforgeError(f"image '{path}' does not exist; pass a .png/.jpg/.webp file")
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise GanforgeError(f"'{path}' is not a .png/.jpg/.webp image")
-    try:
-        image = torch.from_numpy(read_image(path, None, channels).copy())
-    except Exception:  # PIL raises many types for corrupt files
-        raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
+    image = read_image_file(path, channels)
     if image.shape[1:] != (height, width):
         raise GanforgeError(f"'{path}' is {image.shape[2]}x{image.shape[1]} pixels; this model's encoder takes "
                             f"{width}x{height} images (resize it to {width}x{height} first)")

@@ -1,9 +1,9 @@
 """Style controls of generators with a mapping network (StyleGAN2): the check that a model has one, and style mixing.
 
 A generator takes part when it exposes `ws(z, psi, mix_z, mix_cutoff)` (w per layer, (N, num_ws, w_dim)),
-`synthesis(ws)` (images from them) and `num_ws`: that is its declaration of a mapping network, which PPL in w, the
-mixing grid and the projector need. Other generators (DCGAN, ...) map z to images directly: these controls refuse
-them in one line.
+`synthesis(ws)` (images from them), `num_ws` and the mean w `w_avg`: that is its declaration of a mapping network,
+which PPL in w, the mixing grid and the projector need. Other generators (DCGAN, ...) map z to images directly:
+these controls refuse them in one line.
 
 The mixing grid is the StyleGAN paper's Figure 3: the top row holds the column seeds' images, the left column the
 row seeds', and each cell takes the w of its row's seed for the layers before the cutoff and its column's from the
@@ -25,8 +25,8 @@ Tensor = torch.Tensor
 
 def has_mapping(generator: nn.Module) -> bool:
     """Whether the generator declares a mapping network (z -> w per layer, then synthesis)."""
-    return all(callable(getattr(generator, name, None)) for name in ("ws", "synthesis")) and hasattr(generator,
-                                                                                                    "num_ws")
+    return all(callable(getattr(generator, name, None)) for name in ("ws", "synthesis")) and all(
+        hasattr(generator, name) for name in ("num_ws", "w_avg"))
 
 
 def style_generator(generator: nn.Module, what: str) -> nn.Module:

@@ -16,6 +16,7 @@ from ..errors import GanforgeError
 from .images import ImageSet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # PIL modes of one-channel images (LA: gray with alpha)
 log = logging.getLogger("ganforge")
 
 
@@ -37,6 +38,26 @@ def read_image(path: Path, resolution: int | None, channels: int) -> np.ndarray:
             img = img.crop((left, top, left + resolution, top + resolution))
         array = np.asarray(img, dtype=np.uint8)
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def read_image_file(path: str | Path, channels: int | None = None, resolution: int | None = None) -> torch.Tensor:
+    """One image file a user names (an encoder's input, a projector's target) as uint8 (C, H, W), in `channels`
+    (None: the file's own, 1 for gray, 3 for colour), resized as `read_image` does when a resolution is given; a
+    missing, misnamed or unreadable file is a one-line error."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise GanforgeError(f"image '{path}' does not exist; pass a .png/.jpg/.webp file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GanforgeError(f"'{path}' is not a .png/.jpg/.webp image")
+    try:
+        if channels is None:
+            with Image.open(path) as img:
+                channels = 1 if img.mode in GRAY_MODES else 3
+        return torch.from_numpy(read_image(path, resolution, channels).copy())
+    except Exception:  # PIL raises many types for corrupt files
+        raise GanforgeError(f"cannot read image '{path}'; it is corrupt or not an image") from None
 
 
 def load_folder(path: str | Path, resolution: int, channels: int) -> ImageSet:

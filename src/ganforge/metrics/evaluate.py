@@ -191,7 +191,7 @@ def folder_shape(folder: str | Path) -> tuple[int, int]:
     """(channels, resolution) of a folder's first image: gray or RGB, and its shorter side."""
     from PIL import Image
 
-    from ..data.folder import image_files
+    from ..data.folder import GRAY_MODES, image_files
 
     root = Path(folder)
     if not root.is_dir():
@@ -202,7 +202,7 @@ def folder_shape(folder: str | Path) -> tuple[int, int]:
     for path in files:
         try:
             with Image.open(path) as img:
-                return (1 if img.mode in ("1", "L", "I", "I;16", "F") else 3), min(img.size)
+                return (1 if img.mode in GRAY_MODES else 3), min(img.size)
         except Exception:  # PIL raises many types for corrupt files; try the next one
             continue
     raise GanforgeError(f"none of the {len(files)} image files in '{root}' could be read; they are corrupt")

@@ -206,6 +206,11 @@ class StyleGAN2Generator(nn.Module):
             ws = torch.cat([ws[:, :mix_cutoff], mixed.unsqueeze(1).expand(-1, self.num_ws - mix_cutoff, -1)], dim=1)
         return ws
 
+    @property
+    def w_avg(self) -> Tensor:
+        """The mean w (w_dim,) tracked in training: the truncation's centre and the projector's start."""
+        return self.mapping.w_avg
+
     def synthesis(self, ws: Tensor) -> Tensor:
         x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
         x = self.layers[0](x, ws[:, 0])
