@@ -391,9 +391,16 @@ def seed_list(text: str) -> list[int]:
     return [seed(item) for item in items]
 
 
-def _mix_args(p: argparse.ArgumentParser) -> None:
+def _style_model_args(p: argparse.ArgumentParser) -> None:
+    """MODEL, --device and --no-ema of the style controls (mix, project)."""
     p.add_argument("model", metavar="MODEL", help="a run or export directory of a model with a mapping network "
                                                   "(stylegan2)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
+
+
+def _mix_args(p: argparse.ArgumentParser) -> None:
+    _style_model_args(p)
     p.add_argument("--rows", type=seed_list, required=True, metavar="SEED,...",
                    help="the seeds whose coarse styles (the layers before --cutoff) each row keeps")
     p.add_argument("--cols", type=seed_list, required=True, metavar="SEED,...",
@@ -403,8 +410,6 @@ def _mix_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="mixing.png", help="grid PNG (default mixing.png)")
     p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
                    help="truncation toward the mean w, PSI in [0, 1]")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
-    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
 
 
 @command("mix", "style mixing grid: column seeds on top, row seeds on the left, each cell the row's coarse styles "
@@ -427,8 +432,7 @@ def _mix(args: argparse.Namespace) -> int:
 
 
 def _project_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="a run or export directory of a model with a mapping network "
-                                                  "(stylegan2)")
+    _style_model_args(p)
     p.add_argument("image", metavar="IMAGE", help="the real image to project (.png/.jpg/.webp, the model's channels)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for projected.png, latent.safetensors, "
                                                                "frames/ and projection.json")
@@ -442,8 +446,6 @@ def _project_args(p: argparse.ArgumentParser) -> None:
                    help="write a frame every K steps (default %(default)s)")
     p.add_argument("--resize", action="store_true",
                    help="an image of another size: resize its shorter side and centre-crop to the model's size")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda:N")
-    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA weights")
 
 
 @command("project", "find the w (or w+) whose image is closest to a real image (StyleGAN2's projector)",
