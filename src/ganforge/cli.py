@@ -426,8 +426,8 @@ def _mix(args: argparse.Namespace) -> int:
     _not_into_a_run(args.out, args.model)
     generator = load_generator(args.model, device=resolve_device(args.device, "--device"), use_ema=not args.no_ema)
     images, nrow = style_mixing_grid(generator, args.rows, args.cols, args.cutoff, args.truncation)
-    print(f"wrote {show(save_grid(images, args.out, nrow))} ({len(args.rows)} rows x {len(args.cols)} columns, "
-          f"cutoff {args.cutoff} of {generator.num_ws} layers)")
+    print(f"wrote {show(save_grid(images, args.out, nrow))} (row seeds x column seeds: {len(args.rows)} x "
+          f"{len(args.cols)}, cutoff {args.cutoff} of {generator.num_ws} layers)")
     return 0
 
 
