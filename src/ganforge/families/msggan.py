@@ -17,7 +17,7 @@ from ..config import Config
 from ..errors import GanforgeError
 from ..models.msggan import COMBINES, MSGGANDiscriminator, MSGGANGenerator, image_pyramid
 from .base import FAMILIES, TrainingContext
-from .gan import DiscriminatorInput, TwoPhaseGAN
+from .gan import DiscriminatorInput, TwoPhaseGAN, refuse_options, require_own_networks
 
 Tensor = torch.Tensor
 
@@ -46,26 +46,19 @@ class MSGGAN(TwoPhaseGAN):
     @classmethod
     def check_config(cls, config: Config) -> None:
         m = config.model
-        if m.generator != "msggan" or m.discriminator != "msggan":
-            raise GanforgeError(f"algorithm.name=msggan trains its own multi-scale networks; set model.generator="
-                                f"msggan and model.discriminator=msggan (got {m.generator} and {m.discriminator})")
+        require_own_networks(config, "msggan")
         if m.msg_combine not in COMBINES:
             raise GanforgeError(f"model.msg_combine: {COMBINES.unknown_message(m.msg_combine)}")
         super().check_config(config)
-        options = {"model.num_classes": (m.num_classes, "the MSG-GAN networks here are unconditional and plain"),
-                   "model.spectral_norm": (m.spectral_norm, "the MSG-GAN networks here are unconditional and plain"),
-                   "model.pack": (m.pack > 1, "the MSG-GAN networks here are unconditional and plain"),
-                   "model.minibatch_discrimination": (m.minibatch_discrimination, "its D has the minibatch stddev"),
-                   "model.minibatch_std": (m.minibatch_std, "its D has the minibatch stddev built in"),
-                   "regularize.penalties": (bool(config.regularize.penalties),
-                                            "the penalties take gradients with respect to one image, and its D reads "
-                                            "a pyramid"),
-                   "augment.policy": (bool(config.augment.policy),
-                                      "DiffAugment would transform each scale differently"),
-                   "train.compile": (config.train.compile, "its multi-scale training calls are not compiled here")}
-        for key, (used, reason) in options.items():
-            if used:
-                raise GanforgeError(f"{key} does not apply to algorithm.name=msggan ({reason}); drop it")
+        plain = "the MSG-GAN networks here are unconditional and plain"
+        refuse_options("msggan", {
+            "model.num_classes": (m.num_classes, plain), "model.spectral_norm": (m.spectral_norm, plain),
+            "model.pack": (m.pack > 1, plain), "model.minibatch_discrimination": (m.minibatch_discrimination, plain),
+            "model.minibatch_std": (m.minibatch_std, "its D has the minibatch stddev built in"),
+            "regularize.penalties": (config.regularize.penalties, "the penalties take gradients with respect to one "
+                                                                  "image, and its D reads a pyramid"),
+            "augment.policy": (config.augment.policy, "DiffAugment would transform each scale differently"),
+            "train.compile": (config.train.compile, "its multi-scale training calls are not compiled here")})
 
     def __init__(self, loop: TrainingContext) -> None:
         super().__init__(loop)
