@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
+from ganforge.cli import main
 from ganforge.configure import build_config
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
@@ -99,3 +100,39 @@ def test_an_unknown_combine_function_is_one_line_exit_2():
     result = run_cli("train", "mnist-msggan", "--set", "model.msg_combine=concat", "--dry-run")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "choose from: cat_lin, lin_cat, simple" in result.stderr
+
+
+def _untrained_export(tmp_path):
+    from ganforge import load_generator
+    from ganforge.export import CONFIG_FILE, WEIGHTS_FILE, write_generator
+    from ganforge.portable import example_inputs
+
+    config = build_config("mnist-msggan", overrides=SMALL)
+    torch.manual_seed(0)
+    export = tmp_path / "export"
+    export.mkdir()
+    write_generator(export / WEIGHTS_FILE, export / CONFIG_FILE, MSGGANGenerator(config.model), config, 0, "generator")
+    network = load_generator(export)
+    values = example_inputs(network.inputs, 3, seed=7)
+    with torch.inference_mode():
+        return export, values, network(**values)
+
+
+def test_torchscript_export_gives_the_top_scale(tmp_path):
+    export, values, expected = _untrained_export(tmp_path)
+    assert main(["export", str(export), "--format", "torchscript", "--out", str(tmp_path / "g.pt")]) == 0
+    with torch.inference_mode():
+        got = torch.jit.load(str(tmp_path / "g.pt"))(*values.values())
+    assert got.shape == expected.shape == (3, 1, 16, 16) and (got - expected).abs().max() <= 1e-4
+
+
+@pytest.mark.slow
+def test_onnx_export_gives_the_top_scale(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: pip install onnxruntime")
+    pytest.importorskip("onnxscript", reason="the export extra is not installed: pip install 'ganforge[export]'")
+    export, values, expected = _untrained_export(tmp_path)
+    assert main(["export", str(export), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {name: value.numpy() for name, value in values.items()})
+    # pixel norm over 2 feature maps (the tiny widths here) amplifies float rounding: most pixels agree to 1e-6
+    assert got.shape == (3, 1, 16, 16) and abs(torch.from_numpy(got) - expected).max() <= 1e-3
