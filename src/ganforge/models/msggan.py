@@ -143,13 +143,8 @@ class MSGGANDiscriminator(nn.Module):
         return self.last(h)
 
 
-@GENERATORS.register("msggan", help="MSG-GAN's generator (algorithm.name=msggan): ProGAN's blocks at full size, "
-                                    "a toRGB image at every scale")
-def msggan_generator(config: ModelConfig) -> nn.Module:
-    return MSGGANGenerator(config)
-
-
-@DISCRIMINATORS.register("msggan", help="MSG-GAN's discriminator (algorithm.name=msggan): reads an image at every "
-                                        "scale, combined with its features by model.msg_combine")
-def msggan_discriminator(config: ModelConfig) -> nn.Module:
-    return MSGGANDiscriminator(config)
+GENERATORS.add("msggan", MSGGANGenerator, help="MSG-GAN's generator (algorithm.name=msggan): ProGAN's blocks at "
+                                               "full size, a toRGB image at every scale")
+DISCRIMINATORS.add("msggan", MSGGANDiscriminator, help="MSG-GAN's discriminator (algorithm.name=msggan): reads an "
+                                                       "image at every scale, joined to its features by "
+                                                       "model.msg_combine")
