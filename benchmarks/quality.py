@@ -61,16 +61,17 @@ class Contestant:
 Evaluate = Callable[[nn.Module], dict[str, Any]]
 
 
-def lenet_evaluator(n: int, seed: int = 1) -> Evaluate:
+def lenet_evaluator(n: int, seed: int = 1, overrides: Sequence[str] = ()) -> Evaluate:
     """FLD + class histogram of n seeded samples against the 5,000 digits: the evaluation the trainer runs during
-    training (`TrainingEvaluator`), with eval.n = n and the `modes` metric added."""
+    training (`TrainingEvaluator`), with eval.n = n and the `modes` metric added; `overrides` set the real set's
+    data settings (32x32 contestants: data.resize=true, model.resolution=32)."""
     from ganforge.configure import build_config
     from ganforge.metrics.evaluate import TrainingEvaluator
     from ganforge.presets import DEFAULT_PRESET
     from ganforge.utils import resolve_device
 
     config = build_config(DEFAULT_PRESET, overrides=[f"eval.n={n}", "eval.metrics=[fid,modes]",
-                                                     f"train.seed={seed - 1}"])
+                                                     f"train.seed={seed - 1}", *overrides])
     evaluator = TrainingEvaluator(config, resolve_device(config.train.device))
     return lambda generator: evaluator(generator)
 
@@ -236,6 +237,9 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=10000, help="generated images per evaluation")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    help="a config override for every preset contestant (e.g. model.g_width=8 in tests)")
+    p.add_argument("--eval-set", dest="eval_overrides", action="append", default=[],
+                   help="KEY=VALUE for the real set of the evaluation, e.g. data.resize=true and model.resolution=32 "
+                        "for 32x32 contestants (repeatable)")
     p.add_argument("--textbook-width", type=int, default=64, help="the textbook's ngf = ndf (64 as in the examples)")
     p.add_argument("--keep-runs", type=Path, default=None,
                    help="leave each preset's run (config, samples, checkpoint) in DIR/<preset> for ganforge eval/sample")
@@ -251,7 +255,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threads = args.threads or 1
     torch.set_num_threads(threads)
     overrides = [f"train.threads={threads}", *args.overrides]
-    evaluate = lenet_evaluator(args.n)
+    evaluate = lenet_evaluator(args.n, overrides=args.eval_overrides)
     builders: list[Callable[[], Contestant]] = [
         (lambda name=name: preset_contestant(name, overrides)) for name in known_presets(args.presets)]
     if not args.no_textbook:

@@ -116,6 +116,7 @@ PRESET_OVERRIDES = {
     "cifar10-dcgan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-sngan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
     "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
+    "cifar10-msggan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-r3gan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
     "facades-pix2pix": ["data.dataset=mnist-edges", "data.resize=true", "model.resolution=32", "data.load_size=36",
                         "model.g_depth=5", "model.g_width=8", "model.d_width=8"],
@@ -164,3 +165,10 @@ TINY_STYLEGAN2 = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "m
 
 class TestStyleGAN2(FamilyTests):
     preset, family, overrides = "mnist-stylegan2", "stylegan2", TINY_STYLEGAN2
+
+
+TINY_MSGGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.resolution=16", "train.batch_size=8"]
+
+
+class TestMSGGAN(FamilyTests):
+    preset, family, overrides = "mnist-msggan", "msggan", TINY_MSGGAN

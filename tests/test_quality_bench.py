@@ -7,6 +7,7 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -16,6 +17,7 @@ from benchmarks.common import main_for, write_result  # noqa: E402
 from benchmarks.quality import Contestant, plot, race, summarise  # noqa: E402
 from ganforge.cli import main  # noqa: E402
 from ganforge.configure import build_config  # noqa: E402
+from ganforge.errors import GanforgeError  # noqa: E402
 from ganforge.presets import DEFAULT_PRESET  # noqa: E402
 from ganforge.training.trainer import train  # noqa: E402
 
@@ -77,6 +79,16 @@ def test_the_benchmark_on_a_tiny_budget(tmp_path, capsys):
     assert json.loads(path.read_text())["rows"] == rows
     plot(rows, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").stat().st_size > 1000
+
+
+def test_32x32_contestants_are_evaluated_against_the_digits_resized_to_32():
+    args = ["--presets", "mnist-msggan", "--no-textbook", "--marks", "0.05", "--n", "32", "--no-write", "--threads",
+            "1", "--set", "model.g_width=2", "--set", "model.d_width=2", "--set", "train.batch_size=8"]
+    with pytest.raises(GanforgeError, match="are 1x28x28 but the generated ones"):
+        main_for("quality", args)
+    result = main_for("quality", [*args, "--eval-set", "data.resize=true", "--eval-set", "model.resolution=32"])
+    (row,) = result["rows"]
+    assert row["contestant"] == "mnist-msggan" and row["steps"] >= 1 and row["fid"] > 0
 
 
 def test_summary_finds_when_each_contestant_reaches_the_reference():

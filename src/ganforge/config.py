@@ -91,6 +91,8 @@ class ModelConfig:
     domains: list[str] = field(default_factory=list)  # the domains a multi-domain G translates into (StarGAN)
     # classes of a label-map G's input (SPADE)
     label_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = no label map")
+    # how MSG-GAN's D joins each scale's image to its features: simple, lin_cat or cat_lin (the paper's phi)
+    msg_combine: str = "simple"
     d_scales: int = option(1, low=1, high=5)  # multi-scale D: PatchGANs on the input at 1, 1/2, ... (pix2pixHD's 3)
     # PacGAN: D judges m samples at once (Lin et al. 2018)
     pack: int = option(1, low=1, cap=limits.BATCH, hint="1 = no packing")

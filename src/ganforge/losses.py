@@ -137,6 +137,22 @@ def relativistic_average_generator_loss(fake_logits: Tensor, real_logits: Tensor
             + F.binary_cross_entropy_with_logits(real_rel, torch.zeros_like(real_rel)))
 
 
+def relativistic_average_hinge_discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
+                                                  real_target: float = 1.0) -> Tensor:
+    """RaHinge (Jolicoeur-Martineau 2018; MSG-GAN's loss): the hinge loss on the relativistic average differences,
+    E max(0, 1 - (C(x) - E C(G(z)))) + E max(0, 1 + (C(G(z)) - E C(x)))."""
+    return (F.relu(1.0 - (real_logits - fake_logits.mean())).mean()
+            + F.relu(1.0 + (fake_logits - real_logits.mean())).mean())
+
+
+def relativistic_average_hinge_generator_loss(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """The mirror image: the fakes past the margin above the average real, the reals below the average fake."""
+    if real_logits is None:
+        raise ValueError("the relativistic-average hinge generator loss needs D's real logits")
+    return (F.relu(1.0 - (fake_logits - real_logits.mean())).mean()
+            + F.relu(1.0 + (real_logits - fake_logits.mean())).mean())
+
+
 def relativistic_pairing_discriminator_loss(real_logits: Tensor, fake_logits: Tensor,
                                             real_target: float = 1.0) -> Tensor:
     """RpGAN (Jolicoeur-Martineau 2018; R3GAN's loss, Huang et al. 2024): each real is paired with one fake of the
@@ -183,6 +199,11 @@ LOSSES.add("relativistic-average", GANLoss("relativistic-average", relativistic_
                                            relativistic_average_generator_loss, probabilistic=False,
                                            generator_needs_real=True),
            help="RaGAN (relativistic average, BCE form): D compares each sample with the other side's mean")
+LOSSES.add("relativistic-average-hinge", GANLoss("relativistic-average-hinge",
+                                                 relativistic_average_hinge_discriminator_loss,
+                                                 relativistic_average_hinge_generator_loss, probabilistic=False,
+                                                 generator_needs_real=True, uses_sigmoid=False, has_targets=False),
+           help="RaHinge (MSG-GAN's loss): the hinge loss on each sample's difference from the other side's mean")
 LOSSES.add("relativistic-pairing", GANLoss("relativistic-pairing", relativistic_pairing_discriminator_loss,
                                            relativistic_pairing_generator_loss, probabilistic=False,
                                            generator_needs_real=True),

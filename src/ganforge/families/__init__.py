@@ -4,7 +4,7 @@ reads and lists its phases; `ganforge.training` runs them."""
 from __future__ import annotations
 
 from .base import FAMILIES, CompileTarget, Family, Phase, TrainingContext, restructure, structure_of
-from . import (acgan, began, bigan, cyclegan, gan, infogan, mrgan, pix2pix, progan, semantic, srgan,  # noqa: F401
-               stargan, stylegan2, unrolled, veegan)
+from . import (acgan, began, bigan, cyclegan, gan, infogan, mrgan, msggan, pix2pix, progan, semantic,  # noqa: F401
+               srgan, stargan, stylegan2, unrolled, veegan)
 
 __all__ = ["FAMILIES", "CompileTarget", "Family", "Phase", "TrainingContext", "restructure", "structure_of"]

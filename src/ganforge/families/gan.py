@@ -244,6 +244,21 @@ class TwoPhaseGAN(Family):
                               scored_frozen=True)]
 
 
+def require_own_networks(config: Config, family: str) -> None:
+    """A family whose networks are its own (ProGAN, MSG-GAN, StyleGAN2) needs the model section to name them."""
+    m = config.model
+    if m.generator != family or m.discriminator != family:
+        raise GanforgeError(f"algorithm.name={family} trains its own networks; set model.generator={family} and "
+                            f"model.discriminator={family} (got {m.generator} and {m.discriminator})")
+
+
+def refuse_options(family: str, options: dict[str, tuple[object, str]]) -> None:
+    """One line for the first setting in use ({key: (its value, why it does not apply)}) that the family refuses."""
+    for key, (used, reason) in options.items():
+        if used:
+            raise GanforgeError(f"{key} does not apply to algorithm.name={family} ({reason}); drop it")
+
+
 def require_critic_loss(config: Config, family: str) -> None:
     """WGAN-style families estimate a distance with raw critic scores: a sigmoid-BCE loss makes no sense there."""
     if build_loss(config.loss).uses_sigmoid:

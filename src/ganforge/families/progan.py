@@ -27,7 +27,7 @@ from ..config import Config, option
 from ..errors import GanforgeError
 from ..models.progan import ProGANDiscriminator, ProGANGenerator, final_stage
 from .base import FAMILIES, CompileTarget, TrainingContext
-from .gan import TwoPhaseSettings, WGANGP
+from .gan import WGANGP, TwoPhaseSettings, refuse_options, require_own_networks
 
 Tensor = torch.Tensor
 
@@ -74,20 +74,15 @@ class ProGAN(WGANGP):
     @classmethod
     def check_config(cls, config: Config) -> None:
         m, a, t = config.model, config.algorithm, config.train
-        if m.generator != "progan" or m.discriminator != "progan":
-            raise GanforgeError(f"algorithm.name=progan grows its own networks; set model.generator=progan and "
-                                f"model.discriminator=progan (got {m.generator} and {m.discriminator})")
+        require_own_networks(config, "progan")
         super().check_config(config)
         top = final_stage(m.resolution)
-        options = {"model.num_classes": m.num_classes, "model.spectral_norm": m.spectral_norm,
-                   "model.pack": m.pack > 1, "model.minibatch_discrimination": m.minibatch_discrimination,
-                   "model.minibatch_std": m.minibatch_std, "train.compile": t.compile}
-        for key, used in options.items():
-            if used:
-                reason = ("its D has the minibatch stddev built in" if key == "model.minibatch_std" else
-                          "compiled graphs would not follow the growing networks" if key == "train.compile" else
-                          "the ProGAN networks here are unconditional and plain")
-                raise GanforgeError(f"{key} does not apply to algorithm.name=progan ({reason}); drop it")
+        plain = "the ProGAN networks here are unconditional and plain"
+        refuse_options("progan", {
+            "model.num_classes": (m.num_classes, plain), "model.spectral_norm": (m.spectral_norm, plain),
+            "model.pack": (m.pack > 1, plain), "model.minibatch_discrimination": (m.minibatch_discrimination, plain),
+            "model.minibatch_std": (m.minibatch_std, "its D has the minibatch stddev built in"),
+            "train.compile": (t.compile, "compiled graphs would not follow the growing networks")})
         if t.steps is not None:
             cls._check_reach(config, t.steps * t.batch_size * a.d_steps, f"train.steps={t.steps}", top)
 

@@ -23,11 +23,10 @@ import torch
 from torch import nn
 
 from ..config import Config, option
-from ..errors import GanforgeError
 from ..models.progan import final_stage
 from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from .base import FAMILIES, Phase, TrainingContext
-from .gan import TwoPhaseGAN, TwoPhaseSettings
+from .gan import TwoPhaseGAN, TwoPhaseSettings, refuse_options, require_own_networks
 
 Tensor = torch.Tensor
 
@@ -58,18 +57,14 @@ class StyleGAN2(TwoPhaseGAN):
     @classmethod
     def check_config(cls, config: Config) -> None:
         m = config.model
-        if m.generator != "stylegan2" or m.discriminator != "stylegan2":
-            raise GanforgeError(f"algorithm.name=stylegan2 trains its own networks; set model.generator=stylegan2 and "
-                                f"model.discriminator=stylegan2 (got {m.generator} and {m.discriminator})")
+        require_own_networks(config, "stylegan2")
         super().check_config(config)
         final_stage(m.resolution)
-        options = {"model.num_classes": m.num_classes, "model.pack": m.pack > 1, "model.spectral_norm": m.spectral_norm,
-                   "model.minibatch_std": m.minibatch_std,
-                   "model.minibatch_discrimination": m.minibatch_discrimination}
-        for key, used in options.items():
-            if used:
-                raise GanforgeError(f"{key} does not apply to algorithm.name=stylegan2 (its networks are "
-                                    f"unconditional, with the minibatch stddev built into D); drop it")
+        plain = "its networks are unconditional, with the minibatch stddev built into D"
+        refuse_options("stylegan2", {"model.num_classes": (m.num_classes, plain), "model.pack": (m.pack > 1, plain),
+                                     "model.spectral_norm": (m.spectral_norm, plain),
+                                     "model.minibatch_std": (m.minibatch_std, plain),
+                                     "model.minibatch_discrimination": (m.minibatch_discrimination, plain)})
 
     def __init__(self, loop: TrainingContext) -> None:
         super().__init__(loop)
