@@ -69,6 +69,16 @@ RECIPES: dict[str, list[str]] = {
     "w48": ["model.g_width=48", "model.d_width=48"],
     "w32 b128": ["train.batch_size=128"],
     "w32 noBN-D r1=1/4": [*NO_BN_D, *R1],
+    # stage 6: around lr 4e-4, the one change that helped; a second seed of it and of the base says how much of the
+    # gap is seed noise
+    "w32 seed1": ["train.seed=1"],
+    "w32 lr4e-4 seed1": ["optim.lr=4e-4", "train.seed=1"],
+    "w32 lr6e-4": ["optim.lr=6e-4"],
+    "w32 lr4e-4 b128": ["optim.lr=4e-4", "train.batch_size=128"],
+    "w32 lr4e-4 ragan": ["optim.lr=4e-4", "loss.name=relativistic-average"],
+    "w32 lr4e-4 beta2=0.99": ["optim.lr=4e-4", "optim.beta2=0.99"],
+    "w32 lr6e-4 seed1": ["optim.lr=6e-4", "train.seed=1"],
+    "w32 lr8e-4": ["optim.lr=8e-4"],
 }
 
 
