@@ -15,7 +15,8 @@ Each run's EMA generator (what `ganforge sample` and `eval` use) then draws `--n
 The table gives the mean (and standard deviation) over seeds per family. Runs compare at equal steps, as the paper's
 do; an MRGAN step costs about 2.3x a DCGAN step here, and the JSON keeps each run's CPU seconds.
 
-    python -m benchmarks.missing_modes [--families mnist-dcgan mnist-mrgan] [--seeds 5] [--steps 500] [--workers 2]
+    python -m benchmarks.missing_modes [--families mnist-dcgan mnist-mrgan] [--seeds 5] [--steps 600] [--workers 4]
+    python -m benchmarks.missing_modes --quick     # 2 seeds x 50 steps, 2,000 samples: the machinery only
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ DATASET = "mnist-4k"
 def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--families", nargs="+", default=["mnist-dcgan", "mnist-mrgan"], help="presets to compare")
     p.add_argument("--seeds", type=int, default=5, help="runs per preset (train.seed 0 .. seeds-1)")
-    p.add_argument("--steps", type=int, default=500, help="training steps of every run")
+    p.add_argument("--steps", type=int, default=600, help="training steps of every run")
     p.add_argument("--n", type=int, default=10000, help="samples classified per run")
     p.add_argument("--min-share", type=float, default=0.01, help="the looser count: classes below this share")
-    p.add_argument("--workers", type=int, default=2, help="runs at a time, one thread each")
+    p.add_argument("--workers", type=int, default=4, help="runs at a time, one thread each")
     p.add_argument("--keep", metavar="DIR", help="leave the runs in DIR/<preset>-seed<k> (default: a temporary "
                                                  "folder, removed)")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], help="config overrides for every run")
@@ -81,6 +82,8 @@ def summarise(runs: list[dict[str, Any]], presets: list[str]) -> list[dict[str, 
 @benchmark("missing_modes", help="MNIST classes never generated over many short runs: mnist-dcgan against "
                                  "mnist-mrgan (Che et al. 2017)", options=options)
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:  # a smoke run of the machinery: the numbers mean nothing
+        args.seeds, args.steps, args.n = min(args.seeds, 2), min(args.steps, 50), min(args.n, 2000)
     with tempfile.TemporaryDirectory(prefix="ganforge-modes-") as scratch:
         folder = Path(args.keep) if args.keep else Path(scratch)
         jobs = [(preset, seed, args.steps, args.n, args.min_share, args.overrides, str(folder))

@@ -15,6 +15,7 @@ when none is given, `--presets` trained here for `--steps` steps (seed 0, one th
 
     python -m benchmarks.reconstruction [--presets mnist-mrgan mnist-bigan mnist-veegan] [--steps 1000]
     python -m benchmarks.reconstruction --runs /tmp/runs/mnist-mrgan-seed0 [--presets mnist-bigan mnist-veegan]
+    python -m benchmarks.reconstruction --quick    # 50 steps each: the machinery only
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ def measure(model: str | Path) -> dict[str, Any]:
 @benchmark("reconstruction", help="pixel MSE and lenet-mnist label agreement of G(E(x)) on 1,000 held-out digits, "
                                   "against G(z) for random z", options=options)
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.quick:  # a smoke run of the machinery: the numbers mean nothing
+        args.steps = min(args.steps, 50)
     presets = args.presets if args.presets is not None else ([] if args.runs else
                                                              ["mnist-mrgan", "mnist-bigan", "mnist-veegan"])
     with tempfile.TemporaryDirectory(prefix="ganforge-reconstruction-") as scratch:
