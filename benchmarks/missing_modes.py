@@ -43,7 +43,8 @@ def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-share", type=float, default=0.01, help="the looser count: classes below this share")
     p.add_argument("--workers", type=int, default=4, help="runs at a time, one thread each")
     p.add_argument("--keep", metavar="DIR", help="leave the runs in DIR/<preset>-seed<k> (default: a temporary "
-                                                 "folder, removed)")
+                                                 "folder, removed); finished runs already there are measured, not "
+                                                 "trained again")
     p.add_argument("--set", dest="overrides", nargs="*", default=[], help="config overrides for every run")
 
 
@@ -53,12 +54,31 @@ def measure_run(preset: str, seed: int, steps: int, n: int, min_share: float, ov
     from ganforge.metrics.evaluate import evaluate_model
     from ganforge.metrics.scores import class_kl_to_uniform, missing_classes
 
-    trained = train_run(preset, [f"data.dataset={DATASET}", f"train.steps={steps}", f"train.seed={seed}",
-                                 "train.threads=1", *overrides], Path(folder) / f"{preset}-seed{seed}")
+    run = Path(folder) / f"{preset}-seed{seed}"
+    if finished(run, preset, seed, steps):
+        trained: dict[str, Any] = {"run": run, "steps": steps, "train_s": None, "train_cpu_s": None, "reused": True}
+    else:
+        trained = train_run(preset, [f"data.dataset={DATASET}", f"train.steps={steps}", f"train.seed={seed}",
+                                     "train.threads=1", *overrides], run)
     counts = np.asarray(evaluate_model(trained["run"], metrics=["modes"], n=n, seed=seed)["metrics"]["class_counts"])
     return {"preset": preset, "seed": seed, **trained, "class_counts": counts.tolist(),
             "missing": missing_classes(counts), "under_min_share": missing_classes(counts, min_share),
             "class_kl": class_kl_to_uniform(counts), "load_average_1min": os.getloadavg()[0]}
+
+
+def finished(run: Path, preset: str, seed: int, steps: int) -> bool:
+    """A run of this preset, seed and length on DATASET that reached its last step (left by an earlier --keep)."""
+    import json
+
+    from ganforge.checkpoints import list_checkpoints
+
+    if not (run / "config.json").is_file():
+        return False
+    config = json.loads((run / "config.json").read_text())
+    same = (config.get("preset"), config["train"]["seed"], config["train"]["steps"], config["data"]["dataset"]) == \
+        (preset, seed, steps, DATASET)
+    found = list_checkpoints(run)
+    return same and bool(found) and found[-1].name == f"state-{steps:08d}.pt"
 
 
 def _job(job: tuple) -> dict[str, Any]:
@@ -72,8 +92,9 @@ def summarise(runs: list[dict[str, Any]], presets: list[str]) -> list[dict[str, 
         mine = [r for r in runs if r["preset"] == preset]
         row: dict[str, Any] = {"preset": preset, "runs": len(mine)}
         for key in ("missing", "under_min_share", "class_kl", "train_cpu_s"):
-            values = np.asarray([r[key] for r in mine], np.float64)
-            row[key], row[f"{key}_std"] = float(values.mean()), float(values.std())
+            values = np.asarray([r[key] for r in mine if r[key] is not None], np.float64)
+            row[key], row[f"{key}_std"] = ((float(values.mean()), float(values.std())) if values.size
+                                           else (None, None))
         row["runs_missing_any"] = sum(r["missing"] > 0 for r in mine)
         rows.append(row)
     return rows
@@ -92,9 +113,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             runs = []
             for outcome in pool.map(_job, jobs):
                 runs.append({**outcome, "run": str(outcome["run"])})
+                cost = "reused" if outcome.get("reused") else f"{outcome['train_cpu_s']:.0f} s CPU"
                 print(f"{outcome['preset']} seed {outcome['seed']}: {outcome['missing']} missing, "
                       f"{outcome['under_min_share']} under {args.min_share:.0%}, KL {outcome['class_kl']:.3f} "
-                      f"({outcome['train_cpu_s']:.0f} s CPU)", flush=True)
+                      f"({cost})", flush=True)
     rows = summarise(runs, args.families)
     share = f"{args.min_share:.0%}"
     print_table(f"MNIST missing modes: {args.seeds} seeds x {args.steps} steps on {DATASET}, {args.n} EMA samples "
@@ -103,7 +125,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                  "CPU s/run"],
                 [[r["preset"], r["runs"], f"{r['missing']:.1f} +- {r['missing_std']:.1f}",
                   f"{r['under_min_share']:.1f} +- {r['under_min_share_std']:.1f}", r["runs_missing_any"],
-                  f"{r['class_kl']:.3f} +- {r['class_kl_std']:.3f}", round(r["train_cpu_s"])] for r in rows])
+                  f"{r['class_kl']:.3f} +- {r['class_kl_std']:.3f}",
+                  None if r["train_cpu_s"] is None else round(r["train_cpu_s"])] for r in rows])
     result = {"dataset": DATASET, "seeds": args.seeds, "steps": args.steps, "n": args.n, "min_share": args.min_share,
               "overrides": args.overrides, "workers": args.workers, "summary": rows, "runs": runs}
     if not args.no_write:

@@ -12,7 +12,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the benchmarks package lives at the repo root
 
-from benchmarks.missing_modes import summarise  # noqa: E402
+from benchmarks.missing_modes import DATASET, finished, summarise  # noqa: E402
 from ganforge.data import load_dataset  # noqa: E402
 from ganforge.data.registry import mnist_5k_held_out, mnist_5k_split  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
@@ -118,6 +118,25 @@ def test_missing_modes_summary_averages_over_seeds() -> None:
                                                                                                        2.0, 1)
     assert a["class_kl"] == pytest.approx(0.2)
     assert (b["runs"], b["missing"], b["runs_missing_any"], b["train_cpu_s"]) == (1, 0.0, 0, 20.0)
+    reused = [{**runs[0], "train_cpu_s": None}]
+    assert summarise(reused, ["a"])[0]["train_cpu_s"] is None  # a run reused from --keep: its cost is not known
+
+
+def test_a_kept_run_is_reused_only_when_it_is_the_same_run_and_reached_its_last_step(tmp_path: Path) -> None:
+    import json
+
+    run = tmp_path / "mnist-mrgan-seed3"
+    (run / "checkpoints").mkdir(parents=True)
+    config = {"preset": "mnist-mrgan", "train": {"seed": 3, "steps": 600}, "data": {"dataset": DATASET}}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "checkpoints" / "state-00000500.pt").write_bytes(b"")
+    assert not finished(run, "mnist-mrgan", 3, 600)  # stopped at step 500
+    (run / "checkpoints" / "state-00000600.pt").write_bytes(b"")
+    assert finished(run, "mnist-mrgan", 3, 600)
+    assert not finished(run, "mnist-mrgan", 4, 600) and not finished(run, "mnist-mrgan", 3, 700)
+    assert not finished(run, "mnist-dcgan", 3, 600) and not finished(tmp_path / "absent", "mnist-mrgan", 3, 600)
+    (run / "config.json").write_text(json.dumps({**config, "data": {"dataset": "mnist-5k"}}))
+    assert not finished(run, "mnist-mrgan", 3, 600)  # trained on the held-out digits too
 
 
 def test_mnist_4k_and_the_held_out_digits_split_mnist_5k_as_lenet_was_trained() -> None:
