@@ -62,7 +62,8 @@ def measure(model: str | Path) -> dict[str, Any]:
     images, labels = mnist_5k_held_out()
     classify = build_extractor("lenet-mnist").logits
     encoder = load_encoder(model)
-    row: dict[str, Any] = {"model": str(model), "algorithm": config.algorithm.name, "preset": config.preset}
+    row: dict[str, Any] = {"model": str(model), "algorithm": config.algorithm.name, "preset": config.preset,
+                           "steps": config.train.steps, "seed": config.train.seed}
     for key, use_ema in (("ema", True), ("raw", False)):
         row[key] = reconstruction_error(load_generator(model, use_ema=use_ema), encoder, images, labels, classify)
     return row
@@ -87,12 +88,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print_table(f"Reconstruction of {first.get('n', 0)} held-out mnist-5k digits (not in {DATASET}); pixel MSE in "
                 f"[-1, 1], label agreement by lenet-mnist (its accuracy on these x: "
                 f"{first.get('classifier_accuracy', float('nan')):.3f})",
-                ["model", "MSE G(E(x))", "MSE G(z) random", "agreement G(E(x))", "agreement G(z) random",
+                ["model", "steps", "MSE G(E(x))", "MSE G(z) random", "agreement G(E(x))", "agreement G(z) random",
                  "MSE raw G", "agreement raw G"],
-                [[r["preset"] or r["algorithm"], r["ema"]["mse"], r["ema"]["random_mse"], r["ema"]["label_agreement"],
+                [[r["preset"] or r["algorithm"], r["steps"], r["ema"]["mse"], r["ema"]["random_mse"], r["ema"]["label_agreement"],
                   r["ema"]["random_agreement"], r["raw"]["mse"], r["raw"]["label_agreement"]] for r in rows])
-    result = {"dataset": DATASET, "held_out": "mnist-5k rows of data.registry.mnist_5k_split()[1]", "steps": args.steps,
-              "rows": rows}
+    result = {"dataset": DATASET, "held_out": "mnist-5k rows of data.registry.mnist_5k_split()[1]",
+              "steps_trained_here": args.steps if presets else None, "rows": rows}
     if not args.no_write:
         write_result("reconstruction", result)
     return result
