@@ -2,9 +2,9 @@
 
 Two numbers, each beside the same number for a random latent (G(z), z drawn as `ganforge sample` draws it, paired
 with the x in order) so that they mean something: the pixel mean squared error between x and its reconstruction,
-in the [-1, 1] scale the networks see (0 is exact; a blank image against a digit is about 0.4), and the label
-agreement, the share of x whose reconstruction a classifier (lenet-mnist for digits) puts in x's class. The
-classifier's accuracy on x itself is reported too: agreement cannot be expected above it.
+in the [-1, 1] scale the networks see (0 is exact; a blank image against the held-out digits scores 0.44), and
+the label agreement, the share of x whose reconstruction a classifier (lenet-mnist for digits) puts in x's class.
+The classifier's accuracy on x itself is reported too: agreement cannot be expected above it.
 """
 
 from __future__ import annotations
