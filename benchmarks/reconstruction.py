@@ -90,8 +90,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"{first.get('classifier_accuracy', float('nan')):.3f})",
                 ["model", "steps", "MSE G(E(x))", "MSE G(z) random", "agreement G(E(x))", "agreement G(z) random",
                  "MSE raw G", "agreement raw G"],
-                [[r["preset"] or r["algorithm"], r["steps"], r["ema"]["mse"], r["ema"]["random_mse"], r["ema"]["label_agreement"],
-                  r["ema"]["random_agreement"], r["raw"]["mse"], r["raw"]["label_agreement"]] for r in rows])
+                [[r["preset"] or r["algorithm"], r["steps"], r["ema"]["mse"], r["ema"]["random_mse"],
+                  r["ema"]["label_agreement"], r["ema"]["random_agreement"], r["raw"]["mse"], r["raw"]["label_agreement"]]
+                 for r in rows])
     result = {"dataset": DATASET, "held_out": "mnist-5k rows of data.registry.mnist_5k_split()[1]",
               "steps_trained_here": args.steps if presets else None, "rows": rows}
     if not args.no_write:
