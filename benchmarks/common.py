@@ -343,6 +343,19 @@ def ganforge_trainer(preset: str, overrides: Sequence[str] = ()) -> Any:
     return Trainer(config, Path(folder.name) / "run", progress=False, quiet=True)
 
 
+def train_run(preset: str, overrides: Sequence[str], out: str | Path) -> dict[str, Any]:
+    """Train `preset` + overrides to its end with the real Trainer (evaluation off) into run folder `out`, as
+    `ganforge train` would; the folder and the training's wall-clock and CPU seconds (this process's)."""
+    from ganforge.configure import build_config
+    from ganforge.training.trainer import Trainer
+
+    config = build_config(preset, overrides=["eval.every=0", *overrides])
+    cpu = time.process_time()
+    result = Trainer(config, Path(out), progress=False, quiet=True).fit()
+    return {"run": Path(result.run_dir), "steps": result.steps, "train_s": round(result.seconds, 1),
+            "train_cpu_s": round(time.process_time() - cpu, 1)}
+
+
 def count_flops(fn: Callable[[], Any]) -> float:
     """FLOPs of the matmuls and convolutions (forward and backward) that one call of fn runs, counted by torch."""
     from torch.utils.flop_counter import FlopCounterMode

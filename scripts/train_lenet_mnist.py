@@ -21,15 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.data import load_dataset
+from ganforge.data.registry import MNIST_HELD_OUT, mnist_5k_split
 from ganforge.metrics.lenet import WEIGHTS_PATH, LeNet, normalize_digits
 
-HELD_OUT = 1000
-
-
-def split(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The data layer's mnist-5k split: `mnist-4k` trains, the 1,000 others are held out."""
     data = load_dataset("mnist-5k")
-    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-    train, held = order[HELD_OUT:], order[:HELD_OUT]
+    train, held = mnist_5k_split()
     return data.images[train], data.labels[train], data.images[held], data.labels[held]
 
 
@@ -98,7 +96,7 @@ def main() -> None:
     args.out.write_bytes(data)
     print(json.dumps({"out": str(args.out), "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                       "train_accuracy": round(train_acc, 4), "held_out_accuracy": round(held_acc, 4),
-                      "held_out_images": HELD_OUT, "seconds": round(time.perf_counter() - start, 1)}, indent=2))
+                      "held_out_images": MNIST_HELD_OUT, "seconds": round(time.perf_counter() - start, 1)}, indent=2))
 
 
 if __name__ == "__main__":

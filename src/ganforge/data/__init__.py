@@ -1,7 +1,8 @@
 """Datasets by name, preloaded once as uint8 tensors (N, C, H, W) and normalised on the device per batch.
 
-Names: `mnist-5k` and `digits` ship with installed packages (offline); `mnist`, `fashion-mnist`, `cifar10` are the
-torchvision sets, downloaded only with `--download`; `folder:PATH` reads any folder of images. Two-domain sets for image-to-image translation: `paired:DIR`,
+Names: `mnist-5k` and `digits` ship with installed packages (offline), `mnist-4k` is mnist-5k less the 1,000 digits
+lenet-mnist holds out; `mnist`, `fashion-mnist`, `cifar10` are the torchvision sets, downloaded only with
+`--download`; `folder:PATH` reads any folder of images. Two-domain sets for image-to-image translation: `paired:DIR`,
 `unpaired:DIR`, the built-in `mnist-edges` and `mnist-inverted`, and the pix2pix/CycleGAN paper sets.
 """
 

@@ -3,8 +3,9 @@
 Inception features of 28x28 gray digits say little (the network never saw anything like them, and it needs 95 MB of
 weights this machine cannot download), so MNIST runs are judged with this network instead: its 128-d penultimate
 layer (before the ReLU) gives a Frechet LeNet Distance, and its 10 logits give mode counts and the class-histogram
-KL. `scripts/train_lenet_mnist.py` trains it, seeded, on 4,000 of the 5,000 built-in `mnist-5k` digits and holds the
-other 1,000 out; the weights ship with the package and their sha256 is checked on every load.
+KL. `scripts/train_lenet_mnist.py` trains it, seeded, on 4,000 of the 5,000 built-in `mnist-5k` digits (the dataset
+`mnist-4k`) and holds the other 1,000 out (`data.registry.mnist_5k_held_out`); the weights ship with the package
+and their sha256 is checked on every load.
 Its numbers are comparable only with other ganforge lenet-mnist numbers, never with a paper's FID.
 """
 

@@ -191,6 +191,19 @@ def class_kl_to_uniform(counts: np.ndarray) -> float:
     return float((p[nonzero] * np.log(p[nonzero] * p.size)).sum())
 
 
+def missing_classes(counts: np.ndarray, min_share: float = 0.0) -> int:
+    """Classes a generator misses: never predicted when min_share is 0 (Che et al.'s "missing modes"), else
+    predicted for less than min_share of the samples."""
+    if not 0.0 <= min_share < 1.0:
+        raise GanforgeError(f"min_share must be in [0, 1), got {min_share}")
+    counts = np.asarray(counts, np.float64)
+    if counts.ndim != 1 or counts.size == 0 or (counts < 0).any():
+        raise GanforgeError(f"class counts must be a non-empty 1-d array of counts >= 0, got shape {counts.shape}")
+    if min_share == 0.0:
+        return int((counts == 0).sum())
+    return int((counts / max(1.0, counts.sum()) < min_share).sum())
+
+
 # ------------------------------------------------------------------------------------------------ registry
 @dataclass
 class FeatureSet:
