@@ -69,6 +69,21 @@ def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
     assert after[-1][0] == 600
 
 
+def test_growing_networks_train_through_a_fade_in_on_two_processes(tmp_path):
+    """ProGAN's G and D grow 4x4 -> 8x8 mid-run: DDP wraps them again, and the faded-out toRGB/fromRGB of the
+    smaller stage (unused once alpha reaches 1) must not stall the gradient reduction."""
+    run = tmp_path / "progan"
+    result = train_cli("mnist-progan", "--nproc", "2", "--set", "model.resolution=8", "--set", "model.g_width=2",
+                       "--set", "model.d_width=2", "--set", "model.latent_dim=8", "--set", "algorithm.stage_images=32",
+                       "--set", "algorithm.fade_images=32", "--set", "train.steps=12", "--set", "train.batch_size=8",
+                       "--set", "train.log_every=1", "--set", "eval.every=0", "--out", str(run), "--quiet")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 13))
+    assert [r["alpha"] for r in rows if r["resolution"] == 8.0][-1] == 1.0  # stable at 8x8 after the fade-in
+    assert final_state(run)["structure"] == {"G": {"stage": 1}, "D": {"stage": 1}}
+
+
 def test_world_size_must_divide_the_global_batch(tmp_path):
     result = run_cli("train", "digits-mlp", "--nproc", "3", "--out", str(tmp_path / "r"))
     assert result.returncode == 2

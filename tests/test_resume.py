@@ -10,7 +10,7 @@ from ganforge.checkpoints import list_checkpoints
 
 from conftest import run_cli, wait_for_checkpoint
 
-RUN = ["train", "digits-mlp", "--set", "train.steps=2500", "--set", "train.log_every=1",
+RUN = ["train", "digits-mlp", "--set", "train.steps=800", "--set", "train.log_every=1",
        "--set", "train.checkpoint_every=100", "--set", "train.sample_every=100000", "--quiet"]
 COMPARED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")
 
@@ -25,17 +25,17 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
     assert run_cli(*RUN, "--out", str(reference)).returncode == 0
 
     proc = subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--out", str(killed)])
-    wait_for_checkpoint(proc, killed, 300)
+    wait_for_checkpoint(proc, killed, 200)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
-    assert killed_at < 2500
+    assert killed_at < 800
 
     result = run_cli("train", "--resume", str(killed), "--quiet")
     assert result.returncode == 0, result.stderr
     expected, got = losses(reference), losses(killed)
-    assert sorted(got) == sorted(expected) == list(range(1, 2501))
-    assert [got[s] for s in range(killed_at + 1, 2501)] == [expected[s] for s in range(killed_at + 1, 2501)]
+    assert sorted(got) == sorted(expected) == list(range(1, 801))
+    assert [got[s] for s in range(killed_at + 1, 801)] == [expected[s] for s in range(killed_at + 1, 801)]
 
 
 def test_resume_refuses_a_different_model_and_allows_more_steps(tmp_path, trained_run):

@@ -67,8 +67,10 @@ def setup(backend: str, device_name: str, timeout_s: float) -> tuple[Distributed
     return ctx, device
 
 
-def wrap(module: nn.Module, ctx: DistributedContext, device: torch.device, sync_batchnorm: bool) -> nn.Module:
-    """DDP-wrap a network for multi-process runs (unchanged for one process)."""
+def wrap(module: nn.Module, ctx: DistributedContext, device: torch.device, sync_batchnorm: bool,
+         partly_used: bool = False) -> nn.Module:
+    """DDP-wrap a network for multi-process runs (unchanged for one process). `partly_used`: some parameters take
+    no part in some steps (a grown ProGAN's previous toRGB once its fade-in ends), which DDP must be told to expect."""
     if not ctx.enabled:
         return module
     from torch.nn.parallel import DistributedDataParallel
@@ -79,7 +81,7 @@ def wrap(module: nn.Module, ctx: DistributedContext, device: torch.device, sync_
                                 "drop --set train.sync_batchnorm=true for CPU runs")
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=ids)
+    return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=partly_used)
 
 
 def unwrap(module: nn.Module) -> nn.Module:

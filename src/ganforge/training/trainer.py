@@ -25,7 +25,7 @@ from ..configure import build_config, load_config, validate
 from ..data import center_crop, is_image, load_dataset, make_stream, normalize, random_crop_flip
 from ..errors import GanforgeError
 from ..files import claim_run_dir, read_json, release_claim, show
-from ..families import FAMILIES
+from ..families import FAMILIES, structure_of
 from ..sampling import save_grid
 from ..utils import atomic_write_json, ensure_writable_dir, seed_everything
 from . import distributed, performance
@@ -135,7 +135,8 @@ class Trainer(PhaseLoop):
     def wrap(self, name: str, net: torch.nn.Module) -> torch.nn.Module:
         """On the device, in the run's memory layout, DDP-wrapped under torchrun (again after a network grew)."""
         net = performance.to_layout(net.to(self.device), self.memory_format)
-        return distributed.wrap(net, self.dist, self.device, self.config.train.sync_batchnorm)
+        growing = structure_of(net) is not None  # its earlier stages' layers fall out of use as it grows
+        return distributed.wrap(net, self.dist, self.device, self.config.train.sync_batchnorm, partly_used=growing)
 
     def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
         tensor = tensor.to(self.device)
