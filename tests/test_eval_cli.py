@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, run_cli, run_cli_here
 
 
 @pytest.fixture(autouse=True)
@@ -101,7 +101,7 @@ def test_eval_compares_two_folders_without_a_model(tmp_path):
 
 
 def test_eval_bad_input_through_the_real_cli_is_one_line_exit_2(tmp_path):
-    assert "--n must be >= 2" in one_error_line(run_cli("eval", str(tmp_path), "--n", "1"))
+    assert "--n must be >= 2" in one_error_line(run_cli_here("eval", str(tmp_path), "--n", "1"))
 
 
 def test_eval_and_stats_bad_input_is_one_line_exit_2(trained_run, tmp_path, capsys):

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_here
 from ganforge.lab import TOY_DATASETS, mode_coverage, train_toy
 
 
@@ -71,7 +71,7 @@ def test_lab_cli_end_to_end(tmp_path):
     ([], "name a lab dataset"),
 ])
 def test_lab_bad_input(tmp_path, args, message):
-    result = run_cli("lab", *args, "--out", str(tmp_path / "lab"))
+    result = run_cli_here("lab", *args, "--out", str(tmp_path / "lab"))
     assert result.returncode == 2 and message in result.stderr and result.stderr.startswith("error:")
     assert not (tmp_path / "lab").exists()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import run_cli_here
 from ganforge.cli import main
 from ganforge.configure import build_config
 from ganforge.errors import GanforgeError
@@ -97,7 +97,7 @@ def test_bad_settings_are_refused_at_load(override, message):
 
 
 def test_an_unknown_combine_function_is_one_line_exit_2():
-    result = run_cli("train", "mnist-msggan", "--set", "model.msg_combine=concat", "--dry-run")
+    result = run_cli_here("train", "mnist-msggan", "--set", "model.msg_combine=concat", "--dry-run")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "choose from: cat_lin, lin_cat, simple" in result.stderr
 

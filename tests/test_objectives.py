@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, run_cli_here
 from ganforge.augment import diff_augment
 from ganforge.config import AugmentConfig
 from ganforge.configure import build_config
@@ -313,7 +313,7 @@ def test_incompatible_settings_are_refused_naming_both(overrides, both):
 
 
 def test_penalty_with_batchnorm_d_is_one_line_cli_error(tmp_path):
-    result = run_cli("train", "--set", "regularize.penalties={r1: 1}", "--set", "train.steps=1",
+    result = run_cli_here("train", "--set", "regularize.penalties={r1: 1}", "--set", "train.steps=1",
                      "--out", str(tmp_path / "run"))
     assert result.returncode == 2
     assert result.stderr.startswith("error: regularize.penalties") and "model.d_norm=layer" in result.stderr

@@ -16,7 +16,7 @@ from ganforge.configure import build_config
 from ganforge.training import performance
 from ganforge.training.trainer import Trainer, train
 
-from conftest import TINY_DCGAN, run_cli
+from conftest import TINY_DCGAN, run_cli, run_cli_here
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [*TINY_DCGAN, "train.ema=false", "train.steps=4"]
@@ -201,7 +201,7 @@ def test_threads_setting_is_applied_and_validated(tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    result = run_cli("train", "--set", "train.threads=-1", "--dry-run")
+    result = run_cli_here("train", "--set", "train.threads=-1", "--dry-run")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: train.threads must be >= 0 (0 = PyTorch's default), got -1"]
 

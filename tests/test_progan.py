@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run_cli
+from conftest import run_cli_here
 from ganforge import export_run, load_generator
 from ganforge.checkpoints import latest_checkpoint, load_checkpoint
 from ganforge.configure import build_config
@@ -157,7 +157,7 @@ def test_export_records_the_stage(tmp_path):
 def test_a_schedule_that_does_not_reach_the_resolution_is_one_line_exit_2(tmp_path):
     with pytest.raises(GanforgeError, match="does not reach model.resolution=32"):
         build_config("mnist-progan", overrides=["train.steps=100"])
-    result = run_cli("train", "mnist-progan", "--set", "train.steps=100", "--dry-run")
+    result = run_cli_here("train", "mnist-progan", "--set", "train.steps=100", "--dry-run")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "set train.steps>=" in result.stderr
     with pytest.raises(GanforgeError, match="4 x a power of two"):

@@ -8,7 +8,7 @@ import sys
 
 from ganforge.checkpoints import list_checkpoints
 
-from conftest import run_cli, wait_for_checkpoint
+from conftest import run_cli, run_cli_here, wait_for_checkpoint
 
 RUN = ["train", "digits-mlp", "--set", "train.steps=800", "--set", "train.log_every=1",
        "--set", "train.checkpoint_every=100", "--set", "train.sample_every=100000", "--quiet"]
@@ -39,7 +39,7 @@ def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_a_different_model_and_allows_more_steps(tmp_path, trained_run):
-    changed = run_cli("train", "--resume", str(trained_run), "--set", "model.g_width=16")
+    changed = run_cli_here("train", "--resume", str(trained_run), "--set", "model.g_width=16")
     assert changed.returncode == 2
     assert "cannot resume with a different config: model.g_width: 8 -> 16" in changed.stderr
     longer = run_cli("train", "--resume", str(trained_run), "--set", "train.steps=8", "--quiet")
@@ -54,7 +54,7 @@ def test_damaged_checkpoint_is_kept_and_the_previous_one_named(tmp_path):
     latest = list_checkpoints(run)[-1]
     data = latest.read_bytes()
     latest.write_bytes(data[: len(data) // 2])
-    result = run_cli("train", "--resume", str(run), "--set", "train.steps=9")
+    result = run_cli_here("train", "--resume", str(run), "--set", "train.steps=9")
     assert result.returncode == 2
     assert "damaged" in result.stderr and "state-00000003.pt" in result.stderr
     assert "Traceback" not in result.stderr
@@ -65,5 +65,5 @@ def test_damaged_checkpoint_is_kept_and_the_previous_one_named(tmp_path):
 
 
 def test_resume_of_missing_run(tmp_path):
-    result = run_cli("train", "--resume", str(tmp_path / "nope"))
+    result = run_cli_here("train", "--resume", str(tmp_path / "nope"))
     assert result.returncode == 2 and "does not exist" in result.stderr

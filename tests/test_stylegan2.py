@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import run_cli
+from conftest import run_cli, run_cli_here
 from ganforge import Sampler, load_generator
 from ganforge.configure import build_config
 from ganforge.errors import GanforgeError
@@ -120,8 +120,8 @@ def test_sample_truncation_through_the_cli(tmp_path):
     result = run_cli("sample", str(tmp_path / "run"), "--n", "4", "--truncation", "0.5", "--out",
                      str(tmp_path / "grid.png"))
     assert result.returncode == 0 and (tmp_path / "grid.png").is_file(), result.stderr
-    result = run_cli("sample", str(tmp_path / "run"), "--code", "psi=0:1:3", "--n", "2", "--out",
+    result = run_cli_here("sample", str(tmp_path / "run"), "--code", "psi=0:1:3", "--n", "2", "--out",
                      str(tmp_path / "sweep.png"))  # psi over the columns: the first column is the mean image
     assert result.returncode == 0 and (tmp_path / "sweep.png").is_file(), result.stderr
-    result = run_cli("sample", str(tmp_path / "run"), "--truncation", "1.5", "--out", str(tmp_path / "bad.png"))
+    result = run_cli_here("sample", str(tmp_path / "run"), "--truncation", "1.5", "--out", str(tmp_path / "bad.png"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and "psi in [0, 1]" in result.stderr

