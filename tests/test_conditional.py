@@ -69,8 +69,24 @@ def test_a_conditional_discriminator_changes_a_logit_exactly_when_its_label_chan
     assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False, False]
 
 
+def test_a_whole_map_projection_starts_as_the_unconditional_discriminator():
+    discriminator = build_discriminator(model_config("mnist-cgan", "model.d_norm=none", "model.d_conditioning=projection",
+                                                     "model.projection_features=map")).eval()
+    channels, height, width = discriminator.inner.feature_shape
+    assert discriminator.embedding.weight.shape == (10, channels * height * width)
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        unconditional = discriminator.inner.head(discriminator.inner.body(x)).view(-1)
+        for label in (0, 3, 9):
+            assert torch.equal(discriminator(x, label=torch.full((4,), label)), unconditional)
+        nn.init.normal_(discriminator.embedding.weight)
+        before = discriminator(x, label=torch.tensor([0, 1, 2, 3]))
+        after = discriminator(x, label=torch.tensor([0, 1, 5, 3]))
+    assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False]
+
+
 def test_spectral_norm_covers_the_projection_embedding():
-    discriminator = build_discriminator(model_config("mnist-projection"))
+    discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true"))
     assert any(name.startswith("embedding.parametrizations.weight") for name, _ in discriminator.named_parameters())
 
 
@@ -83,6 +99,9 @@ def test_conditioning_that_cannot_apply_is_one_line():
         build_config("mnist-cgan", overrides=["model.d_conditioning=none"])
     with pytest.raises(GanforgeError, match="acgan's D predicts the class instead of reading it"):
         build_config("mnist-acgan", overrides=["model.d_conditioning=concat"])
+    with pytest.raises(GanforgeError, match="model.projection_features=map shapes a projection D, but this D has "
+                                            "none; set model.d_conditioning=projection"):
+        build_config("mnist-cgan", overrides=["model.projection_features=map"])
     with pytest.raises(GanforgeError, match="model.pack=2 packs samples of different classes"):
         build_config("mnist-cgan", overrides=["model.pack=2"])
 

@@ -108,6 +108,8 @@ class ModelConfig:
     num_classes: int = option(0, low=0, cap=limits.LABEL_CLASSES, hint="0 = unconditional")
     g_conditioning: str = "concat"  # how G reads the label: concat (one-hot beside z) or cbn (conditional BatchNorm)
     d_conditioning: str = "concat"  # how D reads the label: concat (a learned label map), projection, or none
+    # what a projection D's class embedding meets: D's last features averaged over positions (mean), or the whole map
+    projection_features: str = option("mean", choices=("mean", "map"))
 
 
 @dataclass

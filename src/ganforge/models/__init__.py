@@ -75,6 +75,9 @@ def check_config(config: Config) -> None:
     if m.pack > 1 and m.num_classes:
         raise GanforgeError(f"model.pack={m.pack} packs samples of different classes into one judgement, which "
                             f"model.num_classes={m.num_classes} cannot label; set model.pack=1 for a conditional model")
+    if m.projection_features != "mean" and not (m.num_classes and m.d_conditioning == "projection"):
+        raise GanforgeError(f"model.projection_features={m.projection_features} shapes a projection D, but this D "
+                            f"has none; set model.d_conditioning=projection (with model.num_classes) or drop the key")
     if m.spectral_norm_layers and not m.spectral_norm:
         raise GanforgeError("model.spectral_norm_layers names layers to normalise, but model.spectral_norm is false; "
                             "set model.spectral_norm=true")
