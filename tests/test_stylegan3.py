@@ -101,7 +101,8 @@ def test_schedule_shapes_and_margins():
 def test_translation_of_images_is_exact_for_whole_pixels_and_masks_the_border():
     images = torch.randn(2, 1, 10, 10)
     moved, mask = translate_images(images, torch.tensor([[2.0, -1.0], [0.0, 0.0]]))
-    assert torch.equal(moved[0, 0, :-1, 2:].float(), images[0, 0, 1:, :-2]) and torch.equal(moved[1], images[1].double())
+    assert torch.equal(moved[0, 0, :-1, 2:].float(), images[0, 0, 1:, :-2])
+    assert torch.equal(moved[1], images[1].double())
     assert mask[0, 0].sum() == 9 * 8 and not mask[0, 0, :, :2].any() and not mask[0, 0, -1].any()
     x = torch.arange(32, dtype=torch.float64)
     wave = torch.cos(2 * math.pi * 3 * x / 32).expand(1, 1, 32, 32)  # band-limited: Lanczos-3 moves it closely

@@ -1,8 +1,8 @@
 """GAN metrics: feature extractors (EXTRACTORS), metrics of features (METRICS), reference statistics, evaluation.
 
 Importing this package registers the extractors (`inception`, `lenet-mnist`, `random-conv`, `shapes-segmenter`),
-the stacked-MNIST mode counter, PPL (`ppl`) and translation equivariance (`eqt`) without loading any weights; weights are read when an extractor is
-built.
+the stacked-MNIST mode counter, PPL (`ppl`) and translation equivariance (`eqt`) without loading any weights;
+weights are read when an extractor is built.
 """
 
 from __future__ import annotations
