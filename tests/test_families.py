@@ -167,6 +167,11 @@ class TestStyleGAN2(FamilyTests):
     preset, family, overrides = "mnist-stylegan2", "stylegan2", TINY_STYLEGAN2
 
 
+class TestStyleGAN3(FamilyTests):
+    preset, family, overrides = "mnist-stylegan3t", "stylegan3", [*TINY_STYLEGAN2, "model.synthesis_layers=3",
+                                                                   "model.synthesis_margin=2"]
+
+
 TINY_MSGGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.resolution=16", "train.batch_size=8"]
 
 

@@ -771,7 +771,8 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fake-dir", metavar="DIR", help="with --real-dir: the generated images")
     p.add_argument("--metrics", metavar="LIST",
                    help="comma-separated: fid, kid, is, pr, dc, modes; conditional models: class-fidelity, intra-fid; "
-                        "InfoGAN: code-accuracy; any generator: ppl (default: the extractor's usual set)")
+                        "InfoGAN: code-accuracy; any generator: ppl; StyleGAN2/3: eqt (translation equivariance) "
+                        "(default: the extractor's usual set)")
     p.add_argument("--truncation", type=positive_float, default=None, metavar="PSI",
                    help="evaluate the truncated samples `ganforge sample --truncation PSI` draws")
     p.add_argument("--n", type=int, default=10000,

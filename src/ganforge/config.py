@@ -102,6 +102,11 @@ class ModelConfig:
     # StyleGAN's mapping network z -> w: its fully connected layers, and their learning-rate multiplier
     mapping_layers: int = option(8, low=1, cap=limits.DEPTH)
     mapping_lr: float = option(0.01, low=0.0, high=1.0, low_open=True)
+    # StyleGAN3-T's synthesis: its filtered layers, the pixels each feature map carries beyond the image on every
+    # side (cropped at the end), and the resampling filters (nearest: the ablation without low-pass filters)
+    synthesis_layers: int = option(5, low=1, cap=limits.DEPTH)
+    synthesis_margin: int = option(4, low=0, high=64)
+    synthesis_filter: str = option("kaiser", choices=("kaiser", "nearest"))
     # Salimans et al.'s kernels before D's head
     minibatch_discrimination: int = option(0, low=0, cap=limits.WIDTH, hint="0 = off")
     # class labels G and D are conditioned on

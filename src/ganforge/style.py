@@ -1,4 +1,5 @@
-"""Style controls of generators with a mapping network (StyleGAN2): the check that a model has one, and style mixing.
+"""Style controls of generators with a mapping network (StyleGAN2, StyleGAN3-T): the check that a model has one,
+and style mixing.
 
 A generator takes part when it exposes `ws(z, psi, mix_z, mix_cutoff)` (w per layer, (N, num_ws, w_dim)),
 `synthesis(ws)` (images from them), `num_ws` and the mean w `w_avg`: that is its declaration of a mapping network,
@@ -32,7 +33,7 @@ def has_mapping(generator: nn.Module) -> bool:
 def style_generator(generator: nn.Module, what: str) -> nn.Module:
     """The generator itself when it has a mapping network, else a one-line error naming `what` needs one."""
     if not has_mapping(generator):
-        raise GanforgeError(f"{what} needs a generator with a mapping network (a StyleGAN2 model); this "
+        raise GanforgeError(f"{what} needs a generator with a mapping network (a StyleGAN2 or StyleGAN3-T model); this "
                             f"{type(generator).__name__} maps z to images directly (its inputs are "
                             f"{', '.join(generator.inputs)})")
     return generator

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..config import Config, option
+from ..errors import GanforgeError
 from ..models.progan import final_stage
 from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from ..models.stylegan3 import StyleGAN3Generator
 from .base import FAMILIES, Phase, TrainingContext
 from .gan import TwoPhaseGAN, TwoPhaseSettings, refuse_options, require_own_networks
 
@@ -45,26 +47,33 @@ class StyleGAN2Settings(TwoPhaseSettings):
                                      "R1 and path-length phases, style mixing, truncation toward the mean w")
 class StyleGAN2(TwoPhaseGAN):
     settings = StyleGAN2Settings
+    family_name: ClassVar[str] = "stylegan2"
+    style_generator: ClassVar[type[nn.Module]] = StyleGAN2Generator
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
-        return {"G": StyleGAN2Generator(config.model), "D": StyleGAN2Discriminator(config.model)}
+        return {"G": cls.style_generator(config.model), "D": StyleGAN2Discriminator(config.model)}
 
     @classmethod
     def build_sampler(cls, config: Config) -> nn.Module:
-        return StyleGAN2Generator(config.model)
+        return cls.style_generator(config.model)
+
+    @classmethod
+    def check_networks(cls, config: Config) -> None:
+        require_own_networks(config, "stylegan2")
 
     @classmethod
     def check_config(cls, config: Config) -> None:
         m = config.model
-        require_own_networks(config, "stylegan2")
+        cls.check_networks(config)
         super().check_config(config)
         final_stage(m.resolution)
         plain = "its networks are unconditional, with the minibatch stddev built into D"
-        refuse_options("stylegan2", {"model.num_classes": (m.num_classes, plain), "model.pack": (m.pack > 1, plain),
-                                     "model.spectral_norm": (m.spectral_norm, plain),
-                                     "model.minibatch_std": (m.minibatch_std, plain),
-                                     "model.minibatch_discrimination": (m.minibatch_discrimination, plain)})
+        refuse_options(cls.family_name, {"model.num_classes": (m.num_classes, plain),
+                                         "model.pack": (m.pack > 1, plain),
+                                         "model.spectral_norm": (m.spectral_norm, plain),
+                                         "model.minibatch_std": (m.minibatch_std, plain),
+                                         "model.minibatch_discrimination": (m.minibatch_discrimination, plain)})
 
     def __init__(self, loop: TrainingContext) -> None:
         super().__init__(loop)
@@ -110,3 +119,19 @@ class StyleGAN2(TwoPhaseGAN):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.pl_mean = state["pl_mean"].to(self.loop.device)
+
+
+@FAMILIES.register("stylegan3", help="StyleGAN3-T (Karras et al. 2021), small: StyleGAN2's algorithm (lazy R1, path "
+                                     "length, style mixing, truncation) with the alias-free, translation-equivariant G")
+class StyleGAN3(StyleGAN2):
+    """StyleGAN2's training with StyleGAN3-T's generator and StyleGAN2's discriminator, as the SG3 paper trains it."""
+
+    family_name: ClassVar[str] = "stylegan3"
+    style_generator = StyleGAN3Generator
+
+    @classmethod
+    def check_networks(cls, config: Config) -> None:
+        m = config.model
+        if m.generator != "stylegan3" or m.discriminator != "stylegan2":
+            raise GanforgeError(f"algorithm.name=stylegan3 trains its own networks; set model.generator=stylegan3 and "
+                                f"model.discriminator=stylegan2 (got {m.generator} and {m.discriminator})")

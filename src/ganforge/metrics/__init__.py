@@ -1,15 +1,15 @@
 """GAN metrics: feature extractors (EXTRACTORS), metrics of features (METRICS), reference statistics, evaluation.
 
 Importing this package registers the extractors (`inception`, `lenet-mnist`, `random-conv`, `shapes-segmenter`),
-the stacked-MNIST mode counter and PPL (`ppl`) without loading any weights; weights are read when an extractor is
-built.
+the stacked-MNIST mode counter, PPL (`ppl`) and translation equivariance (`eqt`) without loading any weights;
+weights are read when an extractor is built.
 """
 
 from __future__ import annotations
 
 from ..config import Config
 from ..errors import GanforgeError
-from . import inception, lenet, ppl, random_conv, segmenter, stacked  # noqa: F401  (registration)
+from . import equivariance, inception, lenet, ppl, random_conv, segmenter, stacked  # noqa: F401  (registration)
 from .conditional import GENERATOR_METRICS, GeneratorProbe
 from .extractors import EXTRACTORS, Extractor, ExtractorOptions, build_extractor, default_extractor
 from .scores import (METRICS, FeatureSet, compute_metrics, density_coverage, frechet_distance, inception_score,

@@ -18,7 +18,7 @@ from .began import AUTOENCODERS
 from .registry import DISCRIMINATORS, GENERATORS, INITS, apply_init
 from .stabilizers import (Packed, add_minibatch_features, apply_spectral_norm, packed_config, replace_batchnorm,
                           require_body_and_head)
-from . import began, biggan, dcgan, infogan, mlp, msggan, progan, r3gan, semantic, sngan, stargan, stylegan2, superres, toy, translation  # noqa: F401,E501
+from . import began, biggan, dcgan, infogan, mlp, msggan, progan, r3gan, semantic, sngan, stargan, stylegan2, stylegan3, superres, toy, translation  # noqa: F401,E501
 
 
 def build_generator(config: ModelConfig) -> nn.Module:

@@ -174,23 +174,13 @@ def style_channels(width: int, resolution: int) -> list[int]:
     return [min(width * 2 ** (top - s), width * 8) for s in range(top + 1)]
 
 
-class StyleGAN2Generator(nn.Module):
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.inputs = GeneratorInputs({"z": Latent(config.latent_dim), "psi": TruncationPsi()})
-        self.w_dim = config.latent_dim
-        top = final_stage(config.resolution)
-        widths = style_channels(config.g_width, config.resolution)
-        self.mapping = MappingNetwork(config.latent_dim, self.w_dim, config.mapping_layers, config.mapping_lr)
-        self.const = nn.Parameter(torch.randn(widths[0], 4, 4))
-        self.layers = nn.ModuleList([StyleLayer(widths[0], widths[0], self.w_dim, 4)])
-        self.to_rgb = nn.ModuleList([ToRGB(widths[0], config.channels, self.w_dim)])
-        for s in range(1, top + 1):
-            size = 4 * 2 ** s
-            self.layers.append(StyleLayer(widths[s - 1], widths[s], self.w_dim, size, up=True))
-            self.layers.append(StyleLayer(widths[s], widths[s], self.w_dim, size))
-            self.to_rgb.append(ToRGB(widths[s], config.channels, self.w_dim))
-        self.num_ws = len(self.layers) + 1  # every conv has its w; each toRGB shares the next conv's index
+class StyleGenerator(nn.Module):
+    """What style generators share: w per layer from z (truncation, mixing), the mean w, and the forward pass.
+
+    A subclass sets `mapping` and `num_ws` and defines `synthesis(ws, shift=None)`."""
+
+    mapping: MappingNetwork
+    num_ws: int
 
     def ws(self, z: Tensor, psi: Tensor | None = None, mix_z: Tensor | None = None,
            mix_cutoff: int | None = None) -> Tensor:
@@ -211,16 +201,6 @@ class StyleGAN2Generator(nn.Module):
         """The mean w (w_dim,) tracked in training: the truncation's centre and the projector's start."""
         return self.mapping.w_avg
 
-    def synthesis(self, ws: Tensor) -> Tensor:
-        x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
-        x = self.layers[0](x, ws[:, 0])
-        image = self.to_rgb[0](x, ws[:, 1])
-        for s in range(1, len(self.to_rgb)):
-            x = self.layers[2 * s - 1](x, ws[:, 2 * s - 1])
-            x = self.layers[2 * s](x, ws[:, 2 * s])
-            image = upsample2d(image) + self.to_rgb[s](x, ws[:, 2 * s + 1])
-        return image
-
     def forward(self, z: Tensor, psi: Tensor | None = None, mix_z: Tensor | None = None,
                 mix_cutoff: int | None = None, return_ws: bool = False):
         ws = self.ws(z, psi, mix_z, mix_cutoff)
@@ -228,6 +208,55 @@ class StyleGAN2Generator(nn.Module):
         if not self.training:
             image = image.clamp(-1.0, 1.0)
         return (image, ws) if return_ws else image
+
+
+def fourier_shift(x: Tensor, shift: Tensor) -> Tensor:
+    """x (C, H, W) translated per sample by shift (N, 2) = (dx, dy) of its own pixels, as a periodic band-limited
+    signal (a phase ramp on its DFT; the Nyquist bin keeps its cosine part): (N, C, H, W)."""
+    h, w = x.shape[-2:]
+    spectrum = torch.fft.fft2(x.to(torch.float64))
+    fy = torch.fft.fftfreq(h, dtype=torch.float64, device=x.device)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64, device=x.device)
+    shift = shift.to(torch.float64)
+    phase = fx[None, None, :] * shift[:, 0, None, None] + fy[None, :, None] * shift[:, 1, None, None]
+    ramp = torch.exp(-2j * math.pi * phase)
+    return torch.fft.ifft2(spectrum[None] * ramp[:, None]).real.to(x.dtype)
+
+
+class StyleGAN2Generator(StyleGenerator):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.inputs = GeneratorInputs({"z": Latent(config.latent_dim), "psi": TruncationPsi()})
+        self.w_dim = config.latent_dim
+        self.resolution = config.resolution
+        top = final_stage(config.resolution)
+        widths = style_channels(config.g_width, config.resolution)
+        self.mapping = MappingNetwork(config.latent_dim, self.w_dim, config.mapping_layers, config.mapping_lr)
+        self.const = nn.Parameter(torch.randn(widths[0], 4, 4))
+        self.layers = nn.ModuleList([StyleLayer(widths[0], widths[0], self.w_dim, 4)])
+        self.to_rgb = nn.ModuleList([ToRGB(widths[0], config.channels, self.w_dim)])
+        for s in range(1, top + 1):
+            size = 4 * 2 ** s
+            self.layers.append(StyleLayer(widths[s - 1], widths[s], self.w_dim, size, up=True))
+            self.layers.append(StyleLayer(widths[s], widths[s], self.w_dim, size))
+            self.to_rgb.append(ToRGB(widths[s], config.channels, self.w_dim))
+        self.num_ws = len(self.layers) + 1  # every conv has its w; each toRGB shares the next conv's index
+
+    def synthesis(self, ws: Tensor, shift: Tensor | None = None) -> Tensor:
+        """Images from ws; `shift` (N, 2) translates the learned 4x4 constant by (dx, dy) output pixels, band-limited
+        (the constant as one period of a periodic signal): StyleGAN2's closest analogue of moving SG3's input, for
+        the EQ-T metric. The noise buffers and the zero padding of the convolutions stay where they are."""
+        if shift is None:
+            x = self.const.unsqueeze(0).expand(ws.shape[0], -1, -1, -1)
+        else:
+            x = fourier_shift(self.const, shift * self.const.shape[-1] / self.resolution)
+        x = self.layers[0](x, ws[:, 0])
+        image = self.to_rgb[0](x, ws[:, 1])
+        for s in range(1, len(self.to_rgb)):
+            x = self.layers[2 * s - 1](x, ws[:, 2 * s - 1])
+            x = self.layers[2 * s](x, ws[:, 2 * s])
+            image = upsample2d(image) + self.to_rgb[s](x, ws[:, 2 * s + 1])
+        return image
 
 
 class ResidualBlock(nn.Module):
