@@ -58,6 +58,7 @@ class MSGGAN(TwoPhaseGAN):
             "regularize.penalties": (config.regularize.penalties, "the penalties take gradients with respect to one "
                                                                   "image, and its D reads a pyramid"),
             "augment.policy": (config.augment.policy, "DiffAugment would transform each scale differently"),
+            "augment.ada": (config.augment.ada, "ADA would transform each scale differently"),
             "train.compile": (config.train.compile, "its multi-scale training calls are not compiled here")})
 
     def __init__(self, loop: TrainingContext) -> None:
