@@ -118,6 +118,8 @@ PRESET_OVERRIDES = {
     "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-msggan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-r3gan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
+    "cifar10-stylegan2": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8",
+                          "model.latent_dim=64"],
     "facades-pix2pix": ["data.dataset=mnist-edges", "data.resize=true", "model.resolution=32", "data.load_size=36",
                         "model.g_depth=5", "model.g_width=8", "model.d_width=8"],
     "mnist-progan": ["algorithm.stage_images=0", "algorithm.fade_images=0"],  # 32x32 at once: one step reaches it
@@ -165,6 +167,12 @@ TINY_STYLEGAN2 = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "m
 
 class TestStyleGAN2(FamilyTests):
     preset, family, overrides = "mnist-stylegan2", "stylegan2", TINY_STYLEGAN2
+
+
+class TestStyleGAN2WithADA(FamilyTests):  # p moves at every D step, so a resume must restore ADA's state exactly
+    preset, family = "cifar10-stylegan2", "stylegan2"
+    overrides = [*PRESET_OVERRIDES["cifar10-stylegan2"], *TINY_STYLEGAN2, "augment.ada_p=0.5", "augment.ada_interval=1",
+                 "augment.ada_kimg=0.1"]
 
 
 TINY_MSGGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.resolution=16", "train.batch_size=8"]

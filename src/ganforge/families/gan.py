@@ -10,9 +10,10 @@ scored with their batch's labels and fakes with the labels G was given (cGAN, pr
 
 What D sees passes through `DiscriminatorInput` in both phases (instance noise, then DiffAugment, then ADA), so G's
 gradient goes through the same transforms D was trained on; each phase D shows ADA's controller D's verdict on the
-reals (`observe_reals`), and ADA's p is the family's state in checkpoints. Penalties (`regularize.penalties`) are added to phase D's loss, or
-run as a lazy phase of their own (`regularize.every`); `algorithm.balance_threshold` skips D's step while its loss
-is below the threshold; `regularize.orthogonal` adds BigGAN's orthogonal regularisation to phase G.
+reals (`observe_reals`), and ADA's p is the family's state in checkpoints. Penalties (`regularize.penalties`) are
+added to phase D's loss, or run as a lazy phase of their own (`regularize.every`); `algorithm.balance_threshold`
+skips D's step while its loss is below the threshold; `regularize.orthogonal` adds BigGAN's orthogonal
+regularisation to phase G.
 """
 
 from __future__ import annotations
