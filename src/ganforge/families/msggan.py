@@ -22,14 +22,12 @@ from .gan import DiscriminatorInput, TwoPhaseGAN, refuse_options, require_own_ne
 Tensor = torch.Tensor
 
 
-class PyramidInput:
+class PyramidInput(DiscriminatorInput):
     """The two-phase family's D input transforms, applied to every scale of a pyramid."""
 
-    def __init__(self, loop: TrainingContext) -> None:
-        self.each = DiscriminatorInput(loop)
-
-    def __call__(self, images: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        return tuple(self.each(image) for image in images)
+    def __call__(self, images: tuple[Tensor, ...]) -> tuple[Tensor, ...]:  # type: ignore[override]
+        each = super().__call__
+        return tuple(each(image) for image in images)
 
 
 @FAMILIES.register("msggan", help="MSG-GAN (Karnewar & Wang 2020): G outputs every scale 4x4 -> model.resolution, D "
