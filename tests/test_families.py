@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TINY_DCGAN
 from family_mixin import FamilyTests
+from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
 from ganforge.presets import PRESETS
 from ganforge.training.trainer import train
@@ -180,3 +181,23 @@ TINY_MSGGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "mode
 
 class TestMSGGAN(FamilyTests):
     preset, family, overrides = "mnist-msggan", "msggan", TINY_MSGGAN
+
+
+def _mixin_classes() -> list[type[FamilyTests]]:
+    found = {cls.family: cls for cls in list(globals().values())
+             if isinstance(cls, type) and issubclass(cls, FamilyTests) and cls is not FamilyTests}
+    return [found[name] for name in sorted(found)]
+
+
+@pytest.mark.parametrize("case", _mixin_classes(), ids=lambda cls: cls.family)
+def test_ada_reaches_every_family_that_accepts_it(case, tmp_path):
+    """Each family that takes augment.ada shows ADA its verdicts on the reals: p moves after one D step."""
+    if not FAMILIES.get(case.family).adaptive_augment:
+        with pytest.raises(GanforgeError, match=f"augment.ada does not apply to algorithm.name={case.family} "):
+            case().trainer(tmp_path / "refused", "augment.ada=true", "train.steps=1")
+        return
+    trainer = case().trainer(tmp_path / "run", "augment.ada=true", "augment.ada_p=0.5", "augment.ada_interval=1",
+                             "augment.ada_kimg=0.001", "train.steps=1")
+    stats = trainer.train_step()
+    assert "ada_rt" in stats and float(stats["ada_p"]) != 0.5
+    assert trainer.family.state_dict()["ada"]["p"] == float(stats["ada_p"])

@@ -33,6 +33,7 @@ class PyramidInput(DiscriminatorInput):
 @FAMILIES.register("msggan", help="MSG-GAN (Karnewar & Wang 2020): G outputs every scale 4x4 -> model.resolution, D "
                                   "reads them all (combine model.msg_combine); equalised lr, pixel norm, RaHinge")
 class MSGGAN(TwoPhaseGAN):
+    adaptive_augment = False  # refused in check_config: ADA would transform each scale differently
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
         return {"G": MSGGANGenerator(config.model), "D": MSGGANDiscriminator(config.model)}
