@@ -65,7 +65,8 @@ class DiscriminatorInput:
         self.augment = loop.config.augment
         self.ada: AdaptiveAugment | None = None
         if self.augment.ada:
-            rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+            distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+            rank = torch.distributed.get_rank() if distributed else 0
             seed = loop.config.train.seed + ADA_SEED_OFFSET * (rank + 1)
             self.ada = AdaptiveAugment(self.augment, loop.device, seed)
 
