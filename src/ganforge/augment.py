@@ -355,7 +355,7 @@ class AdaptiveAugment:
         """p += sign(r_t - target) x (images this interval) / (ada_kimg x 1000), clamped to [0, 1]; under DDP
         over every rank's images, so all ranks keep the same p."""
         totals = torch.stack([self.signs, self.signs.new_tensor(float(self.seen))])
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
+        if _distributed():
             torch.distributed.all_reduce(totals)
         signs, seen = totals.tolist()
         self.rt = signs / seen
@@ -372,18 +372,31 @@ class AdaptiveAugment:
         return out
 
     def state_dict(self) -> dict[str, Any]:
+        """Under DDP every rank calls this (as it gives its RNG to a checkpoint): the generators of all ranks are
+        kept, as each rank augments its own slice of the batch."""
+        rng = [self.generator.get_state()]
+        if _distributed():
+            rng = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(rng, self.generator.get_state())
         return {"p": torch.tensor(self.p, dtype=torch.float64), "signs": self.signs.detach().cpu().clone(),
                 "seen": self.seen, "observed": self.observed,
-                "rt": torch.tensor(float("nan") if self.rt is None else self.rt, dtype=torch.float64),
-                "rng": self.generator.get_state()}
+                "rt": torch.tensor(float("nan") if self.rt is None else self.rt, dtype=torch.float64), "rng": rng}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore p, the interval's sums and this rank's generator (rank 0's if the world size changed)."""
         self.p = float(state["p"])
         self.signs = state["signs"].to(self.signs.device, torch.float64)
         self.seen, self.observed = int(state["seen"]), int(state["observed"])
         rt = float(state["rt"])
         self.rt = None if math.isnan(rt) else rt
-        self.generator.set_state(state["rng"].cpu())
+        rank, world = ((torch.distributed.get_rank(), torch.distributed.get_world_size()) if _distributed()
+                       else (0, 1))
+        rng = state["rng"]
+        self.generator.set_state((rng[rank] if len(rng) == world else rng[0]).cpu())
+
+
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 def check_config(config: Config) -> None:
