@@ -34,6 +34,7 @@ class PyramidInput(DiscriminatorInput):
                                   "reads them all (combine model.msg_combine); equalised lr, pixel norm, RaHinge")
 class MSGGAN(TwoPhaseGAN):
     adaptive_augment = False  # refused in check_config: ADA would transform each scale differently
+
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
         return {"G": MSGGANGenerator(config.model), "D": MSGGANDiscriminator(config.model)}
