@@ -161,3 +161,17 @@ def test_cli_run_with_ada_logs_p_and_r_t(tmp_path):
     assert [r["step"] for r in records] == [2, 4, 6, 8]
     assert all("ada_p" in r and "ada_rt" in r for r in records)
     assert any(r["ada_p"] > 0 for r in records) and all(0 <= r["ada_p"] <= 1 for r in records)
+
+
+def test_colour_ops_act_on_the_luma_axis_as_the_paper_defines():
+    """Hue rotates about the grey axis (orthogonal, grey kept); saturation keeps grey; luma flip mirrors grey."""
+    like, grey = torch.zeros(64, 3, 4, 4), torch.tensor([1.0, 1.0, 1.0, 0.0])
+    draw = {name: ADA_OPS.get(name).draw(64, 1.0, torch.Generator().manual_seed(0), like)
+            for name in ("hue", "saturation", "lumaflip")}
+    rotation = draw["hue"][:, :3, :3]
+    assert torch.allclose(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(64, 3, 3), atol=1e-5)
+    assert torch.allclose(draw["hue"] @ grey, grey.expand(64, 4), atol=1e-5)
+    assert torch.allclose(draw["saturation"] @ grey, grey.expand(64, 4), atol=1e-5)
+    flipped = draw["lumaflip"] @ grey
+    assert all(torch.allclose(row, grey) or torch.allclose(row, -grey) for row in flipped)
+    assert any(torch.allclose(row, -grey) for row in flipped)

@@ -225,8 +225,8 @@ def _hue(n: int, p: float, generator: torch.Generator | None, like: Tensor) -> T
     angle = (torch.rand(n, generator=generator, device=like.device, dtype=like.dtype) * 2 - 1) * math.pi
     angle = (angle * _chosen(n, p, generator, like)).view(n, 1, 1)
     v = _luma_axis(like)[:3]
-    cross = torch.tensor([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]], device=like.device,
-                         dtype=like.dtype)
+    cross = torch.tensor([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]], device=like.device,
+                         dtype=like.dtype) / math.sqrt(3)  # the cross-product matrix of v
     outer = torch.outer(v, v)
     eye3 = torch.eye(3, device=like.device, dtype=like.dtype)
     m = _eye(n, 4, like)
