@@ -124,3 +124,21 @@ def test_unreachable_rendezvous_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: rank 1 could not join the process group")
     assert result.stderr.count("\n") == 1
+
+
+def test_two_process_ada_keeps_one_p_and_resumes_exactly(tmp_path):
+    """r_t sums every rank's reals, so the ranks keep one p; each rank's ADA generator is in the checkpoint."""
+    args = ["digits-mlp", "--nproc", "2", "--set", "train.log_every=1", "--set", "train.checkpoint_every=6",
+            "--set", "augment.ada=true", "--set", "augment.ada_p=0.5", "--set", "augment.ada_kimg=1",
+            "--set", "augment.ada_interval=2", "--quiet"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert train_cli(*args, "--set", "train.steps=12", "--out", str(whole)).returncode == 0
+    assert train_cli(*args, "--set", "train.steps=6", "--out", str(split)).returncode == 0
+    assert len(final_state(split)["algorithm"]["ada"]["rng"]) == 2
+    result = train_cli("--resume", str(split), "--nproc", "2", "--set", "train.steps=12", "--quiet")
+    assert result.returncode == 0, result.stderr
+    records = {name: [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+               for name, run in (("whole", whole), ("split", split))}
+    keys = ("step", "loss_d", "loss_g", "ada_p", "ada_rt")
+    assert [[r.get(k) for k in keys] for r in records["split"]] == [[r.get(k) for k in keys] for r in records["whole"]]
+    assert records["whole"][-1]["ada_p"] != 0.5

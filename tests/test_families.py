@@ -8,6 +8,7 @@ import pytest
 
 from conftest import TINY_DCGAN
 from family_mixin import FamilyTests
+from ganforge.errors import GanforgeError
 from ganforge.families import FAMILIES
 from ganforge.presets import PRESETS
 from ganforge.training.trainer import train
@@ -118,6 +119,8 @@ PRESET_OVERRIDES = {
     "cifar10-biggan-lite": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-msggan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8"],
     "cifar10-r3gan": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=16", "model.d_width=16"],
+    "cifar10-stylegan2": ["data.dataset=mnist-5k", "data.resize=true", "model.g_width=8", "model.d_width=8",
+                          "model.latent_dim=64"],
     "facades-pix2pix": ["data.dataset=mnist-edges", "data.resize=true", "model.resolution=32", "data.load_size=36",
                         "model.g_depth=5", "model.g_width=8", "model.d_width=8"],
     "mnist-progan": ["algorithm.stage_images=0", "algorithm.fade_images=0"],  # 32x32 at once: one step reaches it
@@ -172,8 +175,34 @@ class TestStyleGAN3(FamilyTests):
                                                                    "model.synthesis_margin=2"]
 
 
+class TestStyleGAN2WithADA(FamilyTests):  # p moves at every D step, so a resume must restore ADA's state exactly
+    preset, family = "cifar10-stylegan2", "stylegan2"
+    overrides = [*PRESET_OVERRIDES["cifar10-stylegan2"], *TINY_STYLEGAN2, "augment.ada_p=0.5", "augment.ada_interval=1",
+                 "augment.ada_kimg=0.1"]
+
+
 TINY_MSGGAN = ["model.g_width=2", "model.d_width=2", "model.latent_dim=8", "model.resolution=16", "train.batch_size=8"]
 
 
 class TestMSGGAN(FamilyTests):
     preset, family, overrides = "mnist-msggan", "msggan", TINY_MSGGAN
+
+
+def _mixin_classes() -> list[type[FamilyTests]]:
+    found = {cls.family: cls for cls in list(globals().values())
+             if isinstance(cls, type) and issubclass(cls, FamilyTests) and cls is not FamilyTests}
+    return [found[name] for name in sorted(found)]
+
+
+@pytest.mark.parametrize("case", _mixin_classes(), ids=lambda cls: cls.family)
+def test_ada_reaches_every_family_that_accepts_it(case, tmp_path):
+    """Each family that takes augment.ada shows ADA its verdicts on the reals: p moves after one D step."""
+    if not FAMILIES.get(case.family).adaptive_augment:
+        with pytest.raises(GanforgeError, match=f"augment.ada does not apply to algorithm.name={case.family} "):
+            case().trainer(tmp_path / "refused", "augment.ada=true", "train.steps=1")
+        return
+    trainer = case().trainer(tmp_path / "run", "augment.ada=true", "augment.ada_p=0.5", "augment.ada_interval=1",
+                             "augment.ada_kimg=0.001", "train.steps=1")
+    stats = trainer.train_step()
+    assert "ada_rt" in stats and float(stats["ada_p"]) != 0.5
+    assert trainer.family.state_dict()["ada"]["p"] == float(stats["ada_p"])

@@ -67,3 +67,27 @@ def test_damaged_checkpoint_is_kept_and_the_previous_one_named(tmp_path):
 def test_resume_of_missing_run(tmp_path):
     result = run_cli_here("train", "--resume", str(tmp_path / "nope"))
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def test_sigkill_and_resume_with_ada_reproduce_p_and_the_losses(tmp_path):
+    """ADA's p, its interval's sums and its generator are algorithm state: a killed run resumes onto the same p."""
+    run = [*RUN[:2], "--set", "train.steps=400", *RUN[4:], "--set", "augment.ada=true", "--set", "augment.ada_kimg=2",
+           "--set", "augment.ada_interval=3"]
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    assert run_cli(*run, "--out", str(reference)).returncode == 0
+
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *run, "--out", str(killed)])
+    wait_for_checkpoint(proc, killed, 100)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
+    assert killed_at < 400
+
+    result = run_cli("train", "--resume", str(killed), "--quiet")
+    assert result.returncode == 0, result.stderr
+    lines = {name: {r["step"]: r for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())}
+             for name, path in (("expected", reference), ("got", killed))}
+    keys = (*COMPARED, "ada_p", "ada_rt")
+    for step in range(killed_at + 1, 401):
+        assert [lines["got"][step][k] for k in keys] == [lines["expected"][step][k] for k in keys], step
+    assert len({r["ada_p"] for r in lines["expected"].values()}) > 10, "p moved through the run"

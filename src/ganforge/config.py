@@ -60,6 +60,8 @@ class DataConfig:
     # alike)
     load_size: int = option(0, low=0, cap=limits.IMAGE_SIZE, hint="0 = images at model.resolution, no random crop")
     flip: bool = False  # random horizontal flips of training batches (both halves of a pair alike)
+    # train on this many images, spread evenly over the set (class-sorted sets keep every class): the small-data regime
+    limit: int = option(0, low=0, hint="0 = every training image")
 
 
 @dataclass
@@ -192,6 +194,13 @@ class AugmentConfig:
     policy: list[str] = field(default_factory=list)  # DiffAugment: any of color, translation, cutout
     translation: float = option(0.125, low=0.0, high=0.5)  # largest shift, as a fraction of the image side
     cutout: float = option(0.5, low=0.0, high=1.0, low_open=True)  # side of the cut-out square, fraction of the side
+    # ADA (Karras et al. 2020): every op of ada_ops applied per sample with probability p, p steered toward ada_target
+    ada: bool = False
+    ada_target: float = option(0.6, low=0.0, high=1.0)  # the r_t = E[sign(D(real))] that p steers toward
+    ada_interval: int = option(4, low=1, cap=limits.STEPS)  # D steps between updates of p
+    ada_kimg: float = option(500.0, low=0.0, low_open=True)  # thousands of real images for p to move from 0 to 1
+    ada_p: float = option(0.0, low=0.0, high=1.0)  # p at the start (with ada_kimg huge: a fixed p)
+    ada_ops: list[str] = field(default_factory=lambda: ["blit", "geometric", "color"])  # the paper's 'bgc'
 
 
 @dataclass

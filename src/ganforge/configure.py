@@ -72,6 +72,10 @@ def validate(config: Config, images: bool = True) -> None:
     augment.check_config(config)
     optim.check_config(config, family.networks)
     family.check_config(config)
+    if config.augment.ada and not family.adaptive_augment:
+        raise GanforgeError(f"augment.ada does not apply to algorithm.name={config.algorithm.name} (its "
+                            f"discriminator's real inputs and verdicts do not pass through ADA); set "
+                            f"augment.ada=false")
     metrics.check_config(config)
     if config.train.device != "auto":
         resolve_device(config.train.device)

@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 Tensor = torch.Tensor
 
 
+def sign_realness(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Losses whose real logits are pushed above 0 and fake ones below (BCE, hinge): D calls x real when D(x) > 0."""
+    return real_logits
+
+
+def relative_realness(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Losses with no absolute zero (a critic's scores, the relativistic average): D calls x real when it scores
+    above the batch's average fake."""
+    return real_logits - fake_logits.mean()
+
+
+def paired_realness(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """RpGAN: D calls x real when it scores above the fake it is paired with."""
+    return real_logits - fake_logits
+
+
 @dataclass(frozen=True)
 class GANLoss:
     name: str
@@ -35,6 +51,8 @@ class GANLoss:
     uses_sigmoid: bool = True  # a sigmoid-BCE objective: meaningless on a WGAN critic
     has_targets: bool = True  # D has a real target that one-sided label smoothing can soften
     configure: Callable[[LossConfig], GANLoss] | None = None  # rebuilds the loss from its config settings
+    # (real logits, fake logits) -> per real sample, > 0 where D calls it real: the sign ADA's r_t averages
+    realness: Callable[[Tensor, Tensor], Tensor] = sign_realness
 
     def score(self, logits: Tensor) -> Tensor:
         """The number logged for D's outputs: mean P(real) for probabilistic losses, the mean raw score otherwise."""
@@ -113,7 +131,18 @@ def least_squares_loss(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> tuple[
 
 def _configure_least_squares(config: LossConfig) -> GANLoss:
     d_loss, g_loss = least_squares_loss(config.ls_a, config.ls_b, config.ls_c)
-    return dataclasses.replace(LOSSES.get("least-squares"), discriminator=d_loss, generator=g_loss, configure=None)
+    return dataclasses.replace(LOSSES.get("least-squares"), discriminator=d_loss, generator=g_loss, configure=None,
+                               realness=least_squares_realness(config.ls_a, config.ls_b))
+
+
+def least_squares_realness(a: float = 0.0, b: float = 1.0) -> Callable[[Tensor, Tensor], Tensor]:
+    """LSGAN: D calls x real when D(x) is nearer the real label b than the fake label a."""
+    midpoint, direction = (a + b) / 2, 1.0 if b >= a else -1.0
+
+    def realness(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return (real_logits - midpoint) * direction
+
+    return realness
 
 
 # ---------------------------------------------------------------------------------------------- relativistic
@@ -186,27 +215,29 @@ LOSSES.add("non-saturating", GANLoss("non-saturating", bce_discriminator_loss, n
 LOSSES.add("minimax", GANLoss("minimax", bce_discriminator_loss, minimax_generator_loss),
            help="BCE D loss; G minimises log(1 - D(G(z))), the saturating original game (for teaching)")
 LOSSES.add("wasserstein", GANLoss("wasserstein", wasserstein_discriminator_loss, critic_generator_loss,
-                                  probabilistic=False, uses_sigmoid=False, has_targets=False),
+                                  probabilistic=False, uses_sigmoid=False, has_targets=False,
+                                  realness=relative_realness),
            help="WGAN critic: E C(G(z)) - E C(x), G: -E C(G(z)); needs a Lipschitz critic (wgan, wgan-gp, SN)")
 LOSSES.add("hinge", GANLoss("hinge", hinge_discriminator_loss, critic_generator_loss, probabilistic=False,
                             uses_sigmoid=False, has_targets=False),
            help="hinge D loss (margin 1), G: -E D(G(z)) (SNGAN, SAGAN, BigGAN)")
 _ls_d, _ls_g = least_squares_loss()
 LOSSES.add("least-squares", GANLoss("least-squares", _ls_d, _ls_g, probabilistic=False, uses_sigmoid=False,
-                                    configure=_configure_least_squares),
+                                    configure=_configure_least_squares, realness=least_squares_realness()),
            help="LSGAN: squared distance to labels a (fake), b (real), c (G's target): loss.ls_a/ls_b/ls_c")
 LOSSES.add("relativistic-average", GANLoss("relativistic-average", relativistic_average_discriminator_loss,
                                            relativistic_average_generator_loss, probabilistic=False,
-                                           generator_needs_real=True),
+                                           generator_needs_real=True, realness=relative_realness),
            help="RaGAN (relativistic average, BCE form): D compares each sample with the other side's mean")
 LOSSES.add("relativistic-average-hinge", GANLoss("relativistic-average-hinge",
                                                  relativistic_average_hinge_discriminator_loss,
                                                  relativistic_average_hinge_generator_loss, probabilistic=False,
-                                                 generator_needs_real=True, uses_sigmoid=False, has_targets=False),
+                                                 generator_needs_real=True, uses_sigmoid=False, has_targets=False,
+                                                 realness=relative_realness),
            help="RaHinge (MSG-GAN's loss): the hinge loss on each sample's difference from the other side's mean")
 LOSSES.add("relativistic-pairing", GANLoss("relativistic-pairing", relativistic_pairing_discriminator_loss,
                                            relativistic_pairing_generator_loss, probabilistic=False,
-                                           generator_needs_real=True),
+                                           generator_needs_real=True, realness=paired_realness),
            help="RpGAN (R3GAN's loss): softplus(-(D(x) - D(G(z)))) over real-fake pairs of the batch")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from .images import ImageSet, center_crop, is_image, normalize, to_uint8
 from .registry import DATASETS, check_config, check_dataset_name, load_dataset
-from .stream import BatchStream, GroupedStream, make_stream
+from .stream import BatchStream, GroupedStream, limit_rows, make_stream
 from .translation import TranslationSet, random_crop_flip
 
 __all__ = ["DATASETS", "BatchStream", "GroupedStream", "ImageSet", "TranslationSet", "center_crop", "check_config",
-           "check_dataset_name", "is_image", "load_dataset", "make_stream", "normalize", "random_crop_flip",
-           "to_uint8"]
+           "check_dataset_name", "is_image", "limit_rows", "load_dataset", "make_stream", "normalize",
+           "random_crop_flip", "to_uint8"]

@@ -14,6 +14,22 @@ import torch
 from ..errors import GanforgeError
 
 
+def limit_rows(tensors: dict[str, torch.Tensor], limit: int, dataset: str) -> dict[str, torch.Tensor]:
+    """`data.limit` training rows of every tensor, spread evenly over its rows (a class-sorted set keeps every
+    class, in proportion); tensors of one length keep the same rows, so images stay with their labels or pairs.
+    0 keeps them all."""
+    if not limit:
+        return tensors
+    out = {}
+    for key, tensor in tensors.items():
+        rows = tensor.shape[0]
+        if limit > rows:
+            raise GanforgeError(f"data.limit={limit} is more than the {rows} training images of dataset "
+                                f"'{dataset}'; set data.limit<={rows}, or 0 for all of them")
+        out[key] = tensor[torch.linspace(0, rows - 1, limit).round().long().to(tensor.device)]
+    return out
+
+
 class BatchStream:
     def __init__(self, tensors: dict[str, torch.Tensor], batch_size: int, seed: int, rank: int = 0,
                  world_size: int = 1) -> None:

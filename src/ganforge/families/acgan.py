@@ -85,7 +85,8 @@ class ACGAN(TwoPhaseGAN):
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target) + class_loss
         out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
                "class_loss_d": class_loss.detach(),
-               "class_accuracy_real": (real_classes.argmax(1) == batch["label"]).float().mean().detach()}
+               "class_accuracy_real": (real_classes.argmax(1) == batch["label"]).float().mean().detach(),
+               **self.observe_reals(real_logits, fake_logits)}
         return self.with_penalties(loss, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:

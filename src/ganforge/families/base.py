@@ -92,6 +92,7 @@ class Family:
     plotted: ClassVar[tuple[tuple[str, str], ...]] = ()  # (logged key, title): extra curves in losses.png
     translates: ClassVar[bool] = False  # its sampler maps input images (evaluated on a test split, `translate`)
     grows: ClassVar[bool] = False  # its `grow()` drives networks that change structure (progressive growing)
+    adaptive_augment: ClassVar[bool] = False  # it runs augment.ada: its D's inputs and verdicts on reals reach ADA
 
     def __init__(self, loop: TrainingContext) -> None:
         self.loop = loop

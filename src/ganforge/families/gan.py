@@ -8,10 +8,12 @@ inputs (noise, and a label when conditional), never real data.
 Conditional networks need nothing more here: D names what it reads besides the image (`conditions`), reals are
 scored with their batch's labels and fakes with the labels G was given (cGAN, projection D, BigGAN).
 
-What D sees passes through `DiscriminatorInput` in both phases (instance noise, then DiffAugment), so G's gradient
-goes through the same transforms D was trained on. Penalties (`regularize.penalties`) are added to phase D's loss, or
-run as a lazy phase of their own (`regularize.every`); `algorithm.balance_threshold` skips D's step while its loss
-is below the threshold; `regularize.orthogonal` adds BigGAN's orthogonal regularisation to phase G.
+What D sees passes through `DiscriminatorInput` in both phases (instance noise, then DiffAugment, then ADA), so G's
+gradient goes through the same transforms D was trained on; each phase D shows ADA's controller D's verdict on the
+reals (`observe_reals`), and ADA's p is the family's state in checkpoints. Penalties (`regularize.penalties`) are
+added to phase D's loss, or run as a lazy phase of their own (`regularize.every`); `algorithm.balance_threshold`
+skips D's step while its loss is below the threshold; `regularize.orthogonal` adds BigGAN's orthogonal
+regularisation to phase G.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..augment import diff_augment
+from ..augment import AdaptiveAugment, diff_augment
 from ..config import AlgorithmConfig, Config, option
 from ..errors import GanforgeError
 from ..losses import build_loss
@@ -49,14 +52,23 @@ class WGANSettings(TwoPhaseSettings):
     clip: float = option(0.01, low=0.0, low_open=True)  # the critic's weights are clipped to [-clip, clip]
 
 
+ADA_SEED_OFFSET = 0x0ADA  # ADA draws from a stream of its own, not the one train.seed gives G's noise
+
+
 class DiscriminatorInput:
-    """Instance noise (Gaussian, std annealed linearly to 0) and DiffAugment, applied to every batch D judges."""
+    """Instance noise (Gaussian, std annealed linearly to 0), DiffAugment and ADA, applied to every batch D judges."""
 
     def __init__(self, loop: TrainingContext) -> None:
         self.loop = loop
         self.noise_std = loop.config.regularize.instance_noise
         self.noise_steps = loop.config.regularize.instance_noise_steps
         self.augment = loop.config.augment
+        self.ada: AdaptiveAugment | None = None
+        if self.augment.ada:
+            distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+            rank = torch.distributed.get_rank() if distributed else 0
+            seed = loop.config.train.seed + ADA_SEED_OFFSET * (rank + 1)
+            self.ada = AdaptiveAugment(self.augment, loop.device, seed)
 
     def current_noise_std(self) -> float:
         if not self.noise_std:
@@ -70,13 +82,30 @@ class DiscriminatorInput:
             x = x + std * torch.randn_like(x)
         if self.augment.policy:
             x = diff_augment(x, self.augment.policy, self.augment)
+        if self.ada is not None:
+            x = self.ada(x)
         return x
+
+    def observe(self, realness: Tensor) -> dict[str, Tensor]:
+        """D's verdict on a real batch (> 0: called real) for ADA's p; what the training log records of ADA."""
+        if self.ada is None:
+            return {}
+        self.ada.observe(realness)
+        return self.ada.stats()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.ada is None else {"ada": self.ada.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
 
 
 @FAMILIES.register("gan", help="the two-phase GAN: d_steps D updates, then g_steps G updates (conditional when "
                                "model.num_classes > 0)")
 class TwoPhaseGAN(Family):
     settings = TwoPhaseSettings
+    adaptive_augment: ClassVar[bool] = True  # its phase D shows ADA's controller D's verdict on the reals
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
@@ -172,8 +201,13 @@ class TwoPhaseGAN(Family):
         fake_conditions = {k: inputs[k] for k in self.conditions}
         real_logits, fake_logits = self.score_real_and_fake(real, fake, real_conditions, fake_conditions)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits)}
+        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
+               **self.observe_reals(real_logits, fake_logits)}
         return self.with_penalties(loss, out, real, fake, real_conditions, fake_conditions)
+
+    def observe_reals(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+        """Every phase D calls this with its adversarial logits: ADA's r_t counts the reals the loss calls real."""
+        return self.d_input.observe(self.loss.realness(real_logits.detach(), fake_logits.detach()))
 
     def with_penalties(self, loss: Tensor, out: dict[str, Tensor], real: Tensor, fake: Tensor,
                        real_conditions: dict[str, Tensor], fake_conditions: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -229,6 +263,12 @@ class TwoPhaseGAN(Family):
             out["loss"] = out["loss"] + penalty
             out["penalty_orthogonal"] = penalty.detach()
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.d_input.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.d_input.load_state_dict(state)
 
     def compile_targets(self, batch_size: int) -> list[CompileTarget]:
         rng = torch.Generator(device=self.loop.device).manual_seed(0)

@@ -130,7 +130,7 @@ class InfoGAN(TwoPhaseGAN):
         info, stats = self.information_loss(fake_features, inputs)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target) + info
         out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               "info_loss_d": info.detach(), **stats}
+               "info_loss_d": info.detach(), **stats, **self.observe_reals(real_logits, fake_logits)}
         return self.with_penalties(loss, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:

@@ -91,6 +91,7 @@ class MRGAN(EncoderGAN):
                                  "||x - G(E(x))||^2 - log D(G(E(x)))) and a diffusion step (D2: G(E(x)) vs G(z))")
 class MDGAN(MRGAN):
     networks = ("G", "D", "E", "D2")
+    adaptive_augment = False  # two discriminators of its own steps: no one verdict on the reals to steer p with
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:

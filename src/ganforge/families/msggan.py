@@ -22,19 +22,19 @@ from .gan import DiscriminatorInput, TwoPhaseGAN, refuse_options, require_own_ne
 Tensor = torch.Tensor
 
 
-class PyramidInput:
+class PyramidInput(DiscriminatorInput):
     """The two-phase family's D input transforms, applied to every scale of a pyramid."""
 
-    def __init__(self, loop: TrainingContext) -> None:
-        self.each = DiscriminatorInput(loop)
-
-    def __call__(self, images: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        return tuple(self.each(image) for image in images)
+    def __call__(self, images: tuple[Tensor, ...]) -> tuple[Tensor, ...]:  # type: ignore[override]
+        each = super().__call__
+        return tuple(each(image) for image in images)
 
 
 @FAMILIES.register("msggan", help="MSG-GAN (Karnewar & Wang 2020): G outputs every scale 4x4 -> model.resolution, D "
                                   "reads them all (combine model.msg_combine); equalised lr, pixel norm, RaHinge")
 class MSGGAN(TwoPhaseGAN):
+    adaptive_augment = False  # refused in check_config: ADA would transform each scale differently
+
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
         return {"G": MSGGANGenerator(config.model), "D": MSGGANDiscriminator(config.model)}
@@ -58,6 +58,7 @@ class MSGGAN(TwoPhaseGAN):
             "regularize.penalties": (config.regularize.penalties, "the penalties take gradients with respect to one "
                                                                   "image, and its D reads a pyramid"),
             "augment.policy": (config.augment.policy, "DiffAugment would transform each scale differently"),
+            "augment.ada": (config.augment.ada, "ADA would transform each scale differently"),
             "train.compile": (config.train.compile, "its multi-scale training calls are not compiled here")})
 
     def __init__(self, loop: TrainingContext) -> None:

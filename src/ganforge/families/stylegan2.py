@@ -115,9 +115,10 @@ class StyleGAN2(TwoPhaseGAN):
         return {"loss": loss, "pl_penalty": penalty.detach(), "pl_mean": self.pl_mean.clone()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"pl_mean": self.pl_mean.detach().cpu().clone()}
+        return {**super().state_dict(), "pl_mean": self.pl_mean.detach().cpu().clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.pl_mean = state["pl_mean"].to(self.loop.device)
 
 

@@ -82,8 +82,14 @@ class VEEGAN(EncoderGAN):
         generator_logits, data_logits = self.score_real_and_fake(generated, data, generator_pairs, data_pairs)
         loss = self.loss.discriminator(generator_logits, data_logits, self.real_target)
         out = {"d_generator_pairs": generator_logits.detach().sigmoid().mean(),
-               "d_data_pairs": data_logits.detach().sigmoid().mean()}
+               "d_data_pairs": data_logits.detach().sigmoid().mean(),
+               **self.observe_data(data_logits, generator_logits)}
         return self.with_penalties(loss, out, data, generated, data_pairs, generator_pairs)
+
+    def observe_data(self, data_logits: Tensor, generator_logits: Tensor) -> dict[str, Tensor]:
+        """ADA's r_t on the data pairs: VEEGAN labels G's pairs 1, so D calls a data pair data where the loss's
+        realness of it is negative."""
+        return self.d_input.observe(-self.loss.realness(data_logits.detach(), generator_logits.detach()))
 
     def generator_loss(self) -> dict[str, Tensor]:
         generated, inputs = self.fakes_for_generator()

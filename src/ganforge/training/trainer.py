@@ -22,7 +22,7 @@ from ..checkpoints import (capture_rng, latest_checkpoint, list_checkpoints, lis
                            restore_rng, save_checkpoint, saved_config, section, tensor_mismatches)
 from ..config import Config, config_differences
 from ..configure import build_config, load_config, validate
-from ..data import center_crop, is_image, load_dataset, make_stream, normalize, random_crop_flip
+from ..data import center_crop, is_image, limit_rows, load_dataset, make_stream, normalize, random_crop_flip
 from ..errors import GanforgeError
 from ..files import claim_run_dir, read_json, release_claim, show
 from ..families import FAMILIES, structure_of
@@ -94,6 +94,7 @@ class Trainer(PhaseLoop):
         dataset.check_classes(config.model.num_classes)
         family.check_dataset(config, dataset)
         tensors = dataset.tensors(family.batch_keys(config), f"the {config.algorithm.name} family")
+        tensors = limit_rows(tensors, config.data.limit, config.data.dataset)
 
         seed_everything(t.seed)  # identical initial weights on every rank
         nets = {name: net.to(self.device) for name, net in family.build_networks(config).items()}
@@ -234,7 +235,7 @@ class Trainer(PhaseLoop):
             distributed.teardown(self.dist)
         seconds = time.perf_counter() - start_time
         if not self.quiet:
-            summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith(("loss", "d_")))
+            summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items() if k.startswith(("loss", "d_", "ada_")))
             print(f"done: {self.step} steps in {seconds:.1f}s ({summary}); samples and checkpoints in "
                   f"{self.run_dir}", file=sys.stderr)
         return TrainResult(self.run_dir, self.step, seconds, last)
