@@ -15,27 +15,31 @@ RUN = ["train", "digits-mlp", "--set", "train.steps=800", "--set", "train.log_ev
 COMPARED = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")
 
 
-def losses(run_dir):
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return {r["step"]: tuple(r[k] for k in COMPARED) for r in map(json.loads, lines)}
-
-
-def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
+def kill_and_resume(tmp_path, run: list[str], kill_after: int, steps: int) -> tuple[dict, dict, int]:
+    """Train `run` uninterrupted and again killed with SIGKILL once a checkpoint past `kill_after` exists, resume the
+    killed run; return both runs' metrics.jsonl records by step and the step the resume started from."""
     reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert run_cli(*RUN, "--out", str(reference)).returncode == 0
+    assert run_cli(*run, "--out", str(reference)).returncode == 0
 
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--out", str(killed)])
-    wait_for_checkpoint(proc, killed, 200)
+    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *run, "--out", str(killed)])
+    wait_for_checkpoint(proc, killed, kill_after)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
-    assert killed_at < 800
+    assert killed_at < steps
 
     result = run_cli("train", "--resume", str(killed), "--quiet")
     assert result.returncode == 0, result.stderr
-    expected, got = losses(reference), losses(killed)
-    assert sorted(got) == sorted(expected) == list(range(1, 801))
-    assert [got[s] for s in range(killed_at + 1, 801)] == [expected[s] for s in range(killed_at + 1, 801)]
+    expected, got = ({r["step"]: r for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())}
+                     for path in (reference, killed))
+    assert sorted(got) == sorted(expected) == list(range(1, steps + 1))
+    return expected, got, killed_at
+
+
+def test_sigkill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
+    expected, got, killed_at = kill_and_resume(tmp_path, RUN, 200, 800)
+    assert [[got[s][k] for k in COMPARED] for s in range(killed_at + 1, 801)] == \
+        [[expected[s][k] for k in COMPARED] for s in range(killed_at + 1, 801)]
 
 
 def test_resume_refuses_a_different_model_and_allows_more_steps(tmp_path, trained_run):
@@ -73,21 +77,8 @@ def test_sigkill_and_resume_with_ada_reproduce_p_and_the_losses(tmp_path):
     """ADA's p, its interval's sums and its generator are algorithm state: a killed run resumes onto the same p."""
     run = [*RUN[:2], "--set", "train.steps=400", *RUN[4:], "--set", "augment.ada=true", "--set", "augment.ada_kimg=2",
            "--set", "augment.ada_interval=3"]
-    reference, killed = tmp_path / "reference", tmp_path / "killed"
-    assert run_cli(*run, "--out", str(reference)).returncode == 0
-
-    proc = subprocess.Popen([sys.executable, "-m", "ganforge", *run, "--out", str(killed)])
-    wait_for_checkpoint(proc, killed, 100)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = int(list_checkpoints(killed)[-1].stem.split("-")[1])
-    assert killed_at < 400
-
-    result = run_cli("train", "--resume", str(killed), "--quiet")
-    assert result.returncode == 0, result.stderr
-    lines = {name: {r["step"]: r for r in map(json.loads, (path / "metrics.jsonl").read_text().splitlines())}
-             for name, path in (("expected", reference), ("got", killed))}
+    expected, got, killed_at = kill_and_resume(tmp_path, run, 100, 400)
     keys = (*COMPARED, "ada_p", "ada_rt")
     for step in range(killed_at + 1, 401):
-        assert [lines["got"][step][k] for k in keys] == [lines["expected"][step][k] for k in keys], step
-    assert len({r["ada_p"] for r in lines["expected"].values()}) > 10, "p moved through the run"
+        assert [got[step][k] for k in keys] == [expected[step][k] for k in keys], step
+    assert len({r["ada_p"] for r in expected.values()}) > 10, "p moved through the run"
