@@ -83,10 +83,8 @@ class ACGAN(TwoPhaseGAN):
         if self.loop.config.algorithm.fake_class_loss:
             class_loss = class_loss + self.class_terms(fake_classes, inputs["label"])
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target) + class_loss
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               "class_loss_d": class_loss.detach(),
-               "class_accuracy_real": (real_classes.argmax(1) == batch["label"]).float().mean().detach(),
-               **self.observe_reals(real_logits, fake_logits)}
+        out = {**self.verdicts(real_logits, fake_logits), "class_loss_d": class_loss.detach(),
+               "class_accuracy_real": (real_classes.argmax(1) == batch["label"]).float().mean().detach()}
         return self.with_penalties(loss, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:

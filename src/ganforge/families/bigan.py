@@ -54,9 +54,7 @@ class BiGAN(EncoderGAN):
         real_pairs, fake_pairs = {"z": encoded}, {"z": inputs["z"]}
         real_logits, fake_logits = self.score_real_and_fake(real, fake, real_pairs, fake_pairs)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               **self.observe_reals(real_logits, fake_logits)}
-        return self.with_penalties(loss, out, real, fake, real_pairs, fake_pairs)
+        return self.with_penalties(loss, self.verdicts(real_logits, fake_logits), real, fake, real_pairs, fake_pairs)
 
     def generator_loss(self) -> dict[str, Tensor]:
         fake, inputs = self.fakes_for_generator()

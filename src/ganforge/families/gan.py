@@ -10,7 +10,7 @@ scored with their batch's labels and fakes with the labels G was given (cGAN, pr
 
 What D sees passes through `DiscriminatorInput` in both phases (instance noise, then DiffAugment, then ADA), so G's
 gradient goes through the same transforms D was trained on; each phase D shows ADA's controller D's verdict on the
-reals (`observe_reals`), and ADA's p is the family's state in checkpoints. Penalties (`regularize.penalties`) are
+reals (`verdicts`), and ADA's p is the family's state in checkpoints. Penalties (`regularize.penalties`) are
 added to phase D's loss, or run as a lazy phase of their own (`regularize.every`); `algorithm.balance_threshold`
 skips D's step while its loss is below the threshold; `regularize.orthogonal` adds BigGAN's orthogonal
 regularisation to phase G.
@@ -201,13 +201,14 @@ class TwoPhaseGAN(Family):
         fake_conditions = {k: inputs[k] for k in self.conditions}
         real_logits, fake_logits = self.score_real_and_fake(real, fake, real_conditions, fake_conditions)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               **self.observe_reals(real_logits, fake_logits)}
-        return self.with_penalties(loss, out, real, fake, real_conditions, fake_conditions)
+        return self.with_penalties(loss, self.verdicts(real_logits, fake_logits), real, fake, real_conditions,
+                                   fake_conditions)
 
-    def observe_reals(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
-        """Every phase D calls this with its adversarial logits: ADA's r_t counts the reals the loss calls real."""
-        return self.d_input.observe(self.loss.realness(real_logits.detach(), fake_logits.detach()))
+    def verdicts(self, real_logits: Tensor, fake_logits: Tensor) -> dict[str, Tensor]:
+        """What every phase D logs of its adversarial logits (d_real, d_fake), after showing them to ADA, whose r_t
+        counts the reals the loss calls real."""
+        return {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
+                **self.d_input.observe(self.loss.realness(real_logits.detach(), fake_logits.detach()))}
 
     def with_penalties(self, loss: Tensor, out: dict[str, Tensor], real: Tensor, fake: Tensor,
                        real_conditions: dict[str, Tensor], fake_conditions: dict[str, Tensor]) -> dict[str, Tensor]:

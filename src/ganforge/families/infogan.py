@@ -129,8 +129,7 @@ class InfoGAN(TwoPhaseGAN):
         (real_logits, _), (fake_logits, fake_features) = d(real), d(fake)
         info, stats = self.information_loss(fake_features, inputs)
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target) + info
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               "info_loss_d": info.detach(), **stats, **self.observe_reals(real_logits, fake_logits)}
+        out = {**self.verdicts(real_logits, fake_logits), "info_loss_d": info.detach(), **stats}
         return self.with_penalties(loss, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:

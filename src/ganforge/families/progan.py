@@ -159,8 +159,7 @@ class ProGAN(WGANGP):
         real_logits, fake_logits = self.score_real_and_fake(real, fake, {}, {})
         loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
         drift = real_logits.square().mean()
-        out = {"d_real": self.loss.score(real_logits), "d_fake": self.loss.score(fake_logits),
-               "drift": drift.detach(), **self.observe_reals(real_logits, fake_logits)}
+        out = {**self.verdicts(real_logits, fake_logits), "drift": drift.detach()}
         return self.with_penalties(loss + self.drift * drift, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:
