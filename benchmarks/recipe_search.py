@@ -31,6 +31,8 @@ NO_BN_D = ["model.d_norm=none"]  # zero-centred penalties are refused on a D wit
 AUG = ["augment.policy=[translation,cutout]"]
 R1 = ["regularize.penalties={r1: 1}", "regularize.every={r1: 4}"]
 START = "train.ema_start=1000"
+FC_CONV = ["model.generator=infogan", "model.discriminator=infogan", "model.latent_dim=62"]
+INFOGAN_LR = ["optim.G.lr=1e-3", "optim.D.lr=2e-4"]  # the InfoGAN paper's rates
 
 # name -> overrides on BASE; stages in order, each one building on what the previous stage found
 RECIPES: dict[str, list[str]] = {
@@ -79,6 +81,13 @@ RECIPES: dict[str, list[str]] = {
     "w32 lr4e-4 beta2=0.99": ["optim.lr=4e-4", "optim.beta2=0.99"],
     "w32 lr6e-4 seed1": ["optim.lr=6e-4", "train.seed=1"],
     "w32 lr8e-4": ["optim.lr=8e-4"],
+    # stage 7: the InfoGAN paper's MNIST networks (FC 1024 beside two 4x4 convs) as a plain GAN, no codes: at its
+    # 2,000 steps mnist-infogan drew digits at FLD 9-12, which no DCGAN recipe above approached
+    "fc-conv lr2e-4": FC_CONV,
+    "fc-conv lr6e-4": [*FC_CONV, "optim.lr=6e-4"],
+    "fc-conv G1e-3 D2e-4 (mnist-default)": [*FC_CONV, *INFOGAN_LR],
+    "fc-conv G1e-3 D2e-4 seed1": [*FC_CONV, *INFOGAN_LR, "train.seed=1"],
+    "fc-conv G1e-3 D2e-4 z100": [*FC_CONV[:2], *INFOGAN_LR],
 }
 
 

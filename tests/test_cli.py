@@ -36,7 +36,7 @@ def test_train_writes_the_run_directory(tmp_path):
     result = run_cli("train", *sets([*TINY_DCGAN, "train.steps=4", "train.log_every=2", "train.sample_every=2"]),
                      "--out", str(run))
     assert result.returncode == 0, result.stderr
-    assert json.loads((run / "config.json").read_text())["preset"] == "mnist-dcgan-tuned"  # the default
+    assert json.loads((run / "config.json").read_text())["preset"] == "mnist-default"  # the default
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "lr_G", "lr_D", "images_per_s"} <= set(records[0])

@@ -10,7 +10,7 @@ from ganforge.presets import PRESETS
 
 
 def test_defaults_and_presets_validate():
-    assert build_config().preset == "mnist-dcgan-tuned"
+    assert build_config().preset == "mnist-default"
     for name in PRESETS.names():
         assert build_config(name).preset == name
     mlp = build_config("mnist-mlp")

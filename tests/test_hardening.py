@@ -50,7 +50,7 @@ CONFIG_CASES = [
     ("nosuch.key=1", "unknown config key 'nosuch'"),
     ("train.device=mps", "train.device is 'mps', a device that does not exist here"),
     ("train.device=tpu:0", "unknown device 'tpu:0'"),
-    ("model.resolution=37", "DCGAN cannot build resolution 37"),
+    ("model.resolution=37", "model.resolution must be a multiple of 4 (at least 8), got 37"),
     ("train.batch_size=60000", "make one tensor of"),
 ]
 

@@ -147,7 +147,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
                    help="train with N processes on this node through torchrun (DDP; gloo on CPU, nccl on GPUs)")
 
 
-@command("train", "train a GAN (default: the mnist-dcgan-tuned preset on built-in MNIST)",
+@command("train", "train a GAN (default: the mnist-default preset on built-in MNIST)",
          "ganforge train\n  ganforge train mnist-mlp --set train.epochs=5 --out runs/mlp\n"
          "  ganforge train --config my.yaml --set optim.lr_d=1e-4\n  ganforge train --resume runs/mlp\n"
          "  ganforge train mnist-mlp --nproc 2 --out runs/ddp     # or: torchrun --nproc_per_node 2 -m ganforge train",

@@ -16,7 +16,7 @@ from typing import Any
 from ..config import deep_merge, load_yaml
 from ..errors import GanforgeError
 
-DEFAULT_PRESET = "mnist-dcgan-tuned"
+DEFAULT_PRESET = "mnist-default"
 
 
 @dataclass(frozen=True)
