@@ -3,9 +3,9 @@
 D reconstructs images; L(v) = mean |v - D(v)|^eta is its reconstruction error (the paper's eta is 1 or 2).
 Phase D: L_D = L(x) - k_t L(G(z)), so D learns to reconstruct reals and, weighted by k_t, to reconstruct fakes
 badly. Phase G: L_G = L(G(z)) (the same fakes). After each step k_{t+1} = clip(k_t + lambda_k (gamma L(x) -
-L(G(z))), 0, 1) keeps the ratio E[L(G(z))] / E[L(x)] near gamma (lower gamma: less diversity, more quality). The convergence measure
-M_global = L(x) + |gamma L(x) - L(G(z))| is logged and plotted (losses.png); it falls as training converges. k_t is
-the family's state: checkpoints carry it, so a resumed run continues the controller exactly.
+L(G(z))), 0, 1) keeps the ratio E[L(G(z))] / E[L(x)] near gamma (lower gamma: less diversity, more quality). The
+convergence measure M_global = L(x) + |gamma L(x) - L(G(z))| is logged and plotted (losses.png); it falls as
+training converges. k_t is the family's state: checkpoints carry it, so a resumed run continues the controller exactly.
 """
 
 from __future__ import annotations
