@@ -170,6 +170,30 @@ def test_began_logs_its_convergence_measure_and_plots_it(tmp_path):
     assert result.last["k"] >= 0 and (tmp_path / "run" / "losses.png").stat().st_size > 1000
 
 
+@pytest.mark.parametrize("eta", [1, 2])
+def test_began_reconstruction_error_is_the_mean_error_to_the_power_eta(tmp_path, eta):
+    trainer = trainer_of("mnist-began", tmp_path, "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
+                         f"algorithm.eta={eta}")
+    images = torch.rand(4, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        expected = (trainer.nets["D"](images) - images).abs().pow(eta).mean()
+        assert trainer.family.reconstruction_error(images).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_began_training_moves_k_by_the_logged_errors(tmp_path):
+    """Over real steps, k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1) with the logged L(x), L(G(z))."""
+    train("mnist-began", out=tmp_path / "run", quiet=True,
+          overrides=["model.g_width=8", "model.d_width=8", "model.latent_dim=8", "train.batch_size=8",
+                     "train.steps=6", "train.log_every=1", "eval.every=0", "train.num_samples=4",
+                     "algorithm.lambda_k=0.5", "algorithm.gamma=0.7"])
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 6 and records[0]["k"] == 0.0
+    for before, after in zip(records, records[1:]):
+        expected = min(max(before["k"] + 0.5 * (0.7 * before["recon_real"] - before["loss_g"]), 0.0), 1.0)
+        assert after["k"] == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert any(r["k"] > 0 for r in records[1:])
+
+
 def test_orthogonal_penalty_equals_its_definition():
     from ganforge.regularizers import orthogonal_penalty
 
