@@ -85,8 +85,29 @@ def test_a_whole_map_projection_starts_as_the_unconditional_discriminator():
     assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False]
 
 
+def test_a_whole_map_projection_reads_the_map_a_pooled_body_sums():
+    torch.manual_seed(0)
+    discriminator = build_discriminator(model_config(
+        "mnist-biggan-lite", "model.d_width=4", "model.projection_features=map",
+        "model.spectral_norm_layers=[inner]")).eval()
+    assert discriminator.embedding.weight.shape == (10, 8 * 7 * 7)  # d_width 4 doubled once, at 7x7 before the sum
+    assert not any(n.startswith("embedding.parametrizations") for n, _ in discriminator.named_parameters())
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        unconditional = discriminator.inner(x)
+        assert torch.equal(discriminator(x, label=torch.tensor([0, 3, 9, 9])), unconditional)
+        nn.init.normal_(discriminator.embedding.weight)
+        before = discriminator(x, label=torch.tensor([0, 1, 2, 3]))
+        after = discriminator(x, label=torch.tensor([0, 1, 5, 3]))
+        unpooled = F.relu(discriminator.inner.body[:-2](x)).flatten(1)  # the blocks, then BigGAN's ReLU
+        class_term = (discriminator.embedding.weight[[0, 1, 2, 3]] * unpooled).sum(dim=1)
+    assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False]
+    assert torch.allclose(before, unconditional + class_term, atol=1e-5)
+
+
 def test_spectral_norm_covers_the_projection_embedding():
-    discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true"))
+    discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true",
+                                                     "model.projection_features=mean"))
     assert any(name.startswith("embedding.parametrizations.weight") for name, _ in discriminator.named_parameters())
 
 
@@ -102,6 +123,13 @@ def test_conditioning_that_cannot_apply_is_one_line():
     with pytest.raises(GanforgeError, match="model.projection_features=map shapes a projection D, but this D has "
                                             "none; set model.d_conditioning=projection"):
         build_config("mnist-cgan", overrides=["model.projection_features=map"])
+    with pytest.raises(GanforgeError, match="spectral norm cannot divide by its largest singular value; set "
+                                            r"model.spectral_norm_layers=\[inner\]"):
+        build_config("mnist-projection", overrides=["model.spectral_norm=true"])
+    with pytest.raises(GanforgeError, match="discriminator 'sngan' pools its features and declares no map before "
+                                            "the pool; set model.projection_features=mean"):
+        build_discriminator(model_config("mnist-biggan-lite", "model.discriminator=sngan", "model.resolution=16",
+                                         "model.projection_features=map", "model.spectral_norm=false"))
     with pytest.raises(GanforgeError, match="model.pack=2 packs samples of different classes"):
         build_config("mnist-cgan", overrides=["model.pack=2"])
 

@@ -21,7 +21,7 @@ from ..errors import GanforgeError
 from ..inputs import ClassLabel, GeneratorInputs, Latent
 from .dcgan import resolution_plan
 from .registry import DISCRIMINATORS, GENERATORS
-from .sngan import DiscriminatorBlock, SumPool
+from .sngan import DiscriminatorBlock
 
 Tensor = torch.Tensor
 
@@ -91,18 +91,26 @@ class BigGANGenerator(nn.Module):
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h))))
 
 
+class GlobalSum(nn.Module):
+    """Sum over positions: BigGAN's pooling, after the ReLU before it (kept apart so a projection can read the map)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sum(dim=(2, 3))
+
+
 class BigGANDiscriminator(nn.Module):
     def __init__(self, resolution: int, channels: int, width: int) -> None:
         super().__init__()
         self.input_shape = (channels, resolution, resolution)
-        _, doublings = resolution_plan(resolution)
+        base, doublings = resolution_plan(resolution)
         blocks = [DiscriminatorBlock(channels, width, down=True, first=True)]
         blocks += [DiscriminatorBlock(width * 2 ** i, width * 2 ** (i + 1), down=True) for i in range(doublings - 1)]
         top = width * 2 ** (doublings - 1)
         blocks.append(DiscriminatorBlock(top, top, down=False))
-        self.body = nn.Sequential(*blocks, SumPool())
+        self.body = nn.Sequential(*blocks, nn.ReLU(), GlobalSum())
         self.head = nn.Linear(top, 1)
         self.feature_shape = (top,)
+        self.pooled_map_shape = (top, base, base)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x)).view(-1)
