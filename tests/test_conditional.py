@@ -105,6 +105,23 @@ def test_a_whole_map_projection_reads_the_map_a_pooled_body_sums():
     assert torch.allclose(before, unconditional + class_term, atol=1e-5)
 
 
+def test_biggan_feeds_its_shared_embedding_to_the_first_layer_only_when_asked():
+    torch.manual_seed(0)
+    extra = ["model.latent_dim=12", "model.g_width=4"]
+    plain = build_generator(model_config("mnist-biggan-lite", *extra, "model.class_into_linear=false")).eval()
+    fed = build_generator(model_config("mnist-biggan-lite", *extra)).eval()
+    assert plain.project.in_features == 4 and fed.project.in_features == 4 + 8  # z chunk (+ embedding of 2 * g_width)
+    seen = {}
+    fed.project.register_forward_hook(lambda module, args, out: seen.update(first=args[0]))
+    z, label = torch.randn(2, 12), torch.tensor([3, 7])
+    with torch.no_grad():
+        fed(z=z, label=label)
+    assert torch.equal(seen["first"], torch.cat([fed.shared(label), z[:, :4]], dim=1))
+    with pytest.raises(GanforgeError, match="model.class_into_linear feeds the shared class embedding .* set "
+                                            "model.g_conditioning=native"):
+        build_config("mnist-cgan", overrides=["model.class_into_linear=true"])
+
+
 def test_spectral_norm_covers_the_projection_embedding():
     discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true",
                                                      "model.projection_features=mean"))
@@ -115,7 +132,8 @@ def test_conditioning_that_cannot_apply_is_one_line():
     with pytest.raises(GanforgeError, match="no BatchNorm layer to condition; set model.g_conditioning=concat"):
         build_generator(model_config("mnist-cgan-mlp", "model.g_conditioning=cbn"))
     with pytest.raises(GanforgeError, match="reads z, label itself; set model.g_conditioning=native"):
-        build_generator(model_config("mnist-biggan-lite", "model.g_conditioning=concat", "model.latent_dim=20"))
+        build_generator(model_config("mnist-biggan-lite", "model.g_conditioning=concat", "model.latent_dim=20",
+                                     "model.class_into_linear=false"))
     with pytest.raises(GanforgeError, match="nothing would tie G's label to its image"):
         build_config("mnist-cgan", overrides=["model.d_conditioning=none"])
     with pytest.raises(GanforgeError, match="acgan's D predicts the class instead of reading it"):
@@ -129,7 +147,7 @@ def test_conditioning_that_cannot_apply_is_one_line():
     with pytest.raises(GanforgeError, match="discriminator 'sngan' pools its features and declares no map before "
                                             "the pool; set model.projection_features=mean"):
         build_discriminator(model_config("mnist-biggan-lite", "model.discriminator=sngan", "model.resolution=16",
-                                         "model.projection_features=map", "model.spectral_norm=false"))
+                                         "model.projection_features=map"))
     with pytest.raises(GanforgeError, match="model.pack=2 packs samples of different classes"):
         build_config("mnist-cgan", overrides=["model.pack=2"])
 
