@@ -85,8 +85,46 @@ def test_a_whole_map_projection_starts_as_the_unconditional_discriminator():
     assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False]
 
 
+def test_a_whole_map_projection_reads_the_map_a_pooled_body_sums():
+    torch.manual_seed(0)
+    discriminator = build_discriminator(model_config(
+        "mnist-biggan-lite", "model.d_width=4", "model.projection_features=map",
+        "model.spectral_norm_layers=[inner]")).eval()
+    assert discriminator.embedding.weight.shape == (10, 8 * 7 * 7)  # d_width 4 doubled once, at 7x7 before the sum
+    assert not any(n.startswith("embedding.parametrizations") for n, _ in discriminator.named_parameters())
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    with torch.no_grad():
+        unconditional = discriminator.inner(x)
+        assert torch.equal(discriminator(x, label=torch.tensor([0, 3, 9, 9])), unconditional)
+        nn.init.normal_(discriminator.embedding.weight)
+        before = discriminator(x, label=torch.tensor([0, 1, 2, 3]))
+        after = discriminator(x, label=torch.tensor([0, 1, 5, 3]))
+        unpooled = F.relu(discriminator.inner.body[:-2](x)).flatten(1)  # the blocks, then BigGAN's ReLU
+        class_term = (discriminator.embedding.weight[[0, 1, 2, 3]] * unpooled).sum(dim=1)
+    assert [bool(a != b) for a, b in zip(before, after)] == [False, False, True, False]
+    assert torch.allclose(before, unconditional + class_term, atol=1e-5)
+
+
+def test_biggan_feeds_its_shared_embedding_to_the_first_layer_only_when_asked():
+    torch.manual_seed(0)
+    extra = ["model.latent_dim=12", "model.g_width=4"]
+    plain = build_generator(model_config("mnist-biggan-lite", *extra, "model.class_into_linear=false")).eval()
+    fed = build_generator(model_config("mnist-biggan-lite", *extra)).eval()
+    assert plain.project.in_features == 4 and fed.project.in_features == 4 + 8  # z chunk (+ embedding of 2 * g_width)
+    seen = {}
+    fed.project.register_forward_hook(lambda module, args, out: seen.update(first=args[0]))
+    z, label = torch.randn(2, 12), torch.tensor([3, 7])
+    with torch.no_grad():
+        fed(z=z, label=label)
+    assert torch.equal(seen["first"], torch.cat([fed.shared(label), z[:, :4]], dim=1))
+    with pytest.raises(GanforgeError, match="model.class_into_linear feeds the shared class embedding .* set "
+                                            "model.g_conditioning=native"):
+        build_config("mnist-cgan", overrides=["model.class_into_linear=true"])
+
+
 def test_spectral_norm_covers_the_projection_embedding():
-    discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true"))
+    discriminator = build_discriminator(model_config("mnist-projection", "model.spectral_norm=true",
+                                                     "model.projection_features=mean"))
     assert any(name.startswith("embedding.parametrizations.weight") for name, _ in discriminator.named_parameters())
 
 
@@ -94,7 +132,8 @@ def test_conditioning_that_cannot_apply_is_one_line():
     with pytest.raises(GanforgeError, match="no BatchNorm layer to condition; set model.g_conditioning=concat"):
         build_generator(model_config("mnist-cgan-mlp", "model.g_conditioning=cbn"))
     with pytest.raises(GanforgeError, match="reads z, label itself; set model.g_conditioning=native"):
-        build_generator(model_config("mnist-biggan-lite", "model.g_conditioning=concat", "model.latent_dim=20"))
+        build_generator(model_config("mnist-biggan-lite", "model.g_conditioning=concat", "model.latent_dim=20",
+                                     "model.class_into_linear=false"))
     with pytest.raises(GanforgeError, match="nothing would tie G's label to its image"):
         build_config("mnist-cgan", overrides=["model.d_conditioning=none"])
     with pytest.raises(GanforgeError, match="acgan's D predicts the class instead of reading it"):
@@ -102,6 +141,13 @@ def test_conditioning_that_cannot_apply_is_one_line():
     with pytest.raises(GanforgeError, match="model.projection_features=map shapes a projection D, but this D has "
                                             "none; set model.d_conditioning=projection"):
         build_config("mnist-cgan", overrides=["model.projection_features=map"])
+    with pytest.raises(GanforgeError, match="spectral norm cannot divide by its largest singular value; set "
+                                            r"model.spectral_norm_layers=\[inner\]"):
+        build_config("mnist-projection", overrides=["model.spectral_norm=true"])
+    with pytest.raises(GanforgeError, match="discriminator 'sngan' pools its features and declares no map before "
+                                            "the pool; set model.projection_features=mean"):
+        build_discriminator(model_config("mnist-biggan-lite", "model.discriminator=sngan", "model.resolution=16",
+                                         "model.projection_features=map"))
     with pytest.raises(GanforgeError, match="model.pack=2 packs samples of different classes"):
         build_config("mnist-cgan", overrides=["model.pack=2"])
 

@@ -117,6 +117,8 @@ class ModelConfig:
     d_conditioning: str = "concat"  # how D reads the label: concat (a learned label map), projection, or none
     # what a projection D's class embedding meets: D's last features averaged over positions (mean), or the whole map
     projection_features: str = option("mean", choices=("mean", "map"))
+    # BigGAN's G: the shared class embedding also feeds the first linear layer (as in BigGAN-deep), not only the CBNs
+    class_into_linear: bool = False
 
 
 @dataclass

@@ -78,6 +78,15 @@ def check_config(config: Config) -> None:
     if m.projection_features != "mean" and not (m.num_classes and m.d_conditioning == "projection"):
         raise GanforgeError(f"model.projection_features={m.projection_features} shapes a projection D, but this D "
                             f"has none; set model.d_conditioning=projection (with model.num_classes) or drop the key")
+    if m.class_into_linear and not (m.num_classes and m.g_conditioning == "native"):
+        raise GanforgeError("model.class_into_linear feeds the shared class embedding of a generator that reads labels "
+                            "itself to its first layer; set model.g_conditioning=native (model.generator=biggan, with "
+                            "model.num_classes) or drop the key")
+    if m.projection_features == "map" and m.spectral_norm and (not m.spectral_norm_layers
+                                                               or "embedding" in m.spectral_norm_layers):
+        raise GanforgeError("model.projection_features=map starts the class embedding at zero, which spectral norm "
+                            "cannot divide by its largest singular value; set model.spectral_norm_layers=[inner] "
+                            "(every layer of D but the embedding)")
     if m.spectral_norm_layers and not m.spectral_norm:
         raise GanforgeError("model.spectral_norm_layers names layers to normalise, but model.spectral_norm is false; "
                             "set model.spectral_norm=true")

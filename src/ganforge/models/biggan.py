@@ -4,9 +4,14 @@ Generator (`model.g_conditioning=native`): one class embedding shared by every b
 the first linear layer and one per residual up-block (hierarchical latent); each block's BatchNorms take their
 scale and shift from [shared embedding, its z chunk] (conditional BatchNorm); spectral norm on every convolution
 and linear layer and orthogonal initialisation, as BigGAN has them. Channels halve from 2**k * g_width at the
-smallest map to g_width at the image. Discriminator: SNGAN-style residual down-blocks with channels doubling from
-d_width, ReLU and a global sum, a linear logit; `model.d_conditioning=projection` adds the class projection, and
-`model.spectral_norm=true` normalises it, as in BigGAN. Resolutions b * 2**k with b in 4..7 (28, 32, 64).
+smallest map to g_width at the image. Two departures, both measured on the built-in digits (see the README): the
+shared embedding starts N(0, 1), not orthogonal, since orthogonal rows of norm 1 beside a z chunk of norm ~6 moved
+the CBN gains 5x less with the class than with z after 1,000 steps; `model.class_into_linear=true` also feeds the
+embedding to the first linear layer, as BigGAN-deep does, which took class fidelity from 14 % to 86 % there.
+Discriminator: SNGAN-style residual down-blocks with channels doubling from d_width, ReLU and a global sum, a
+linear logit; `model.d_conditioning=projection` adds the class projection on the summed features, and
+`model.spectral_norm=true` normalises it, as in BigGAN; `model.projection_features=map` has the embedding meet the
+map before the sum instead (it declares `pooled_map_shape`). Resolutions b * 2**k with b in 4..7 (28, 32, 64).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from ..errors import GanforgeError
 from ..inputs import ClassLabel, GeneratorInputs, Latent
 from .dcgan import resolution_plan
 from .registry import DISCRIMINATORS, GENERATORS
-from .sngan import DiscriminatorBlock, SumPool
+from .sngan import DiscriminatorBlock
 
 Tensor = torch.Tensor
 
@@ -56,7 +61,8 @@ class UpBlock(nn.Module):
 
 
 class BigGANGenerator(nn.Module):
-    def __init__(self, latent_dim: int, classes: int, resolution: int, channels: int, width: int) -> None:
+    def __init__(self, latent_dim: int, classes: int, resolution: int, channels: int, width: int,
+                 class_into_linear: bool = False) -> None:
         super().__init__()
         self.base, doublings = resolution_plan(resolution)
         chunks = doublings + 1
@@ -68,7 +74,8 @@ class BigGANGenerator(nn.Module):
         self.top = width * 2 ** doublings
         self.shared = nn.Embedding(classes, 2 * width)
         cond_dim = 2 * width + self.chunk
-        self.project = nn.Linear(self.chunk, self.base * self.base * self.top)
+        self.class_into_linear = class_into_linear
+        self.project = nn.Linear(self.chunk + (2 * width if class_into_linear else 0), self.base * self.base * self.top)
         self.blocks = nn.ModuleList(UpBlock(width * 2 ** (doublings - i), width * 2 ** (doublings - i - 1), cond_dim)
                                     for i in range(doublings))
         self.out_norm = nn.BatchNorm2d(width)
@@ -78,6 +85,7 @@ class BigGANGenerator(nn.Module):
                 nn.init.orthogonal_(module.weight)
                 if getattr(module, "bias", None) is not None:
                     nn.init.zeros_(module.bias)
+        nn.init.normal_(self.shared.weight)
         for module in list(self.modules()):
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 spectral_norm(module)
@@ -85,24 +93,33 @@ class BigGANGenerator(nn.Module):
     def forward(self, z: Tensor, label: Tensor) -> Tensor:
         parts = z.split(self.chunk, dim=1)
         shared = self.shared(label)
-        h = self.project(parts[0]).view(-1, self.top, self.base, self.base)
+        first = torch.cat([shared, parts[0]], dim=1) if self.class_into_linear else parts[0]
+        h = self.project(first).view(-1, self.top, self.base, self.base)
         for block, part in zip(self.blocks, parts[1:]):
             h = block(h, torch.cat([shared, part], dim=1))
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h))))
+
+
+class GlobalSum(nn.Module):
+    """Sum over positions: BigGAN's pooling, after the ReLU before it (kept apart so a projection can read the map)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sum(dim=(2, 3))
 
 
 class BigGANDiscriminator(nn.Module):
     def __init__(self, resolution: int, channels: int, width: int) -> None:
         super().__init__()
         self.input_shape = (channels, resolution, resolution)
-        _, doublings = resolution_plan(resolution)
+        base, doublings = resolution_plan(resolution)
         blocks = [DiscriminatorBlock(channels, width, down=True, first=True)]
         blocks += [DiscriminatorBlock(width * 2 ** i, width * 2 ** (i + 1), down=True) for i in range(doublings - 1)]
         top = width * 2 ** (doublings - 1)
         blocks.append(DiscriminatorBlock(top, top, down=False))
-        self.body = nn.Sequential(*blocks, SumPool())
+        self.body = nn.Sequential(*blocks, nn.ReLU(), GlobalSum())
         self.head = nn.Linear(top, 1)
         self.feature_shape = (top,)
+        self.pooled_map_shape = (top, base, base)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x)).view(-1)
@@ -114,7 +131,8 @@ def biggan_generator(config: ModelConfig) -> nn.Module:
     if not config.num_classes:
         raise GanforgeError("the biggan generator is class-conditional: set model.num_classes (and "
                             "model.g_conditioning=native)")
-    return BigGANGenerator(config.latent_dim, config.num_classes, config.resolution, config.channels, config.g_width)
+    return BigGANGenerator(config.latent_dim, config.num_classes, config.resolution, config.channels, config.g_width,
+                           config.class_into_linear)
 
 
 @DISCRIMINATORS.register("biggan", help="BigGAN-lite discriminator: residual down-blocks doubling from d_width, sum "

@@ -168,13 +168,18 @@ class ProjectionDiscriminator(nn.Module):
     starts as the unconditional D and learns the class term from the data. A two-layer body's averaged features
     are local stroke statistics, which say little about which digit they belong to: measured on the built-in digits,
     `mean` leaves G at chance (11 % class fidelity), `map` with a slower D reaches the cGAN's (see the README).
+    A body that ends in a global pool can still offer `map`: it declares `pooled_map_shape`, the map its last module
+    (the pool) sums, and the embedding meets that map while the head reads the pooled features as before.
     """
 
     def __init__(self, inner: nn.Module, classes: int, features: str = "mean") -> None:
         super().__init__()
         self.inner = inner
-        self.whole_map = features == "map" and len(inner.feature_shape) > 1
-        self.embedding = nn.Embedding(classes, math.prod(inner.feature_shape) if self.whole_map
+        map_shape = pooled_map_shape(inner)
+        self.whole_map = features == "map" and (len(inner.feature_shape) > 1 or map_shape is not None)
+        # (the layers before the pool, the pool): a tuple, so the body's modules are not registered twice
+        self._pool_split = (inner.body[:-1], inner.body[-1]) if self.whole_map and map_shape else None
+        self.embedding = nn.Embedding(classes, math.prod(map_shape or inner.feature_shape) if self.whole_map
                                       else inner.feature_shape[0])
         if self.whole_map:
             nn.init.zeros_(self.embedding.weight)
@@ -183,12 +188,22 @@ class ProjectionDiscriminator(nn.Module):
         self.conditions = ("label",)
 
     def forward(self, x: Tensor, label: Tensor) -> Tensor:
-        features = self.inner.body(x)
-        if self.whole_map:
-            projected = features.flatten(1)
+        if self._pool_split is not None:
+            before_pool, pool = self._pool_split
+            unpooled = before_pool(x)
+            features, projected = pool(unpooled), unpooled.flatten(1)
         else:
+            features = self.inner.body(x)
+            projected = features.flatten(1)
+        if not self.whole_map:
             projected = features.mean(dim=(2, 3)) if features.dim() == 4 else features
         return self.inner.head(features).view(-1) + (self.embedding(label) * projected).sum(dim=1)
+
+
+def pooled_map_shape(inner: nn.Module) -> tuple[int, ...] | None:
+    """The map a D's body pools in its last module, when the D declares it (BigGAN's sum over positions)."""
+    shape = getattr(inner, "pooled_map_shape", None)
+    return tuple(shape) if shape is not None else None
 
 
 def discriminator_config(config: ModelConfig) -> ModelConfig:
@@ -208,6 +223,9 @@ def concat_discriminator(inner: nn.Module, config: ModelConfig) -> nn.Module:
 def projection_discriminator(inner: nn.Module, config: ModelConfig) -> nn.Module:
     require_body_and_head(inner, config.discriminator, "a projection cannot be added",
                           "set model.d_conditioning=concat")
+    if config.projection_features == "map" and len(inner.feature_shape) == 1 and pooled_map_shape(inner) is None:
+        raise GanforgeError(f"model.projection_features=map: discriminator '{config.discriminator}' pools its "
+                            f"features and declares no map before the pool; set model.projection_features=mean")
     return ProjectionDiscriminator(inner, config.num_classes, config.projection_features)
 
 
