@@ -163,6 +163,23 @@ def test_infogan_information_term_trains_d_body_and_q_in_phase_d_and_only_g_in_p
 
     assert gradients_of_information_term(detach=True) == {"G": False, "D": True, "Q": True, "D head": False}
     assert gradients_of_information_term(detach=False)["G"]
+    assert "info_loss_d" in family.discriminator_loss()
+
+
+def test_infogan_q_learning_beside_g_leaves_d_to_the_adversarial_loss(tmp_path):
+    trainer = trainer_of("mnist-infogan", tmp_path, "model.generator=infogan", "model.discriminator=infogan",
+                         "model.latent_dim=6", "algorithm.q_phase=G")
+    phases = {phase.name: phase for phase in trainer.family.phases()}
+    assert phases["D"].networks == ("D",)
+    assert phases["G"].networks == ("G", "Q") and phases["G"].frozen == ("D",)
+    assert "info_loss_d" not in trainer.family.discriminator_loss()
+    q_before = [p.detach().clone() for p in trainer.nets["Q"].parameters()]
+    d_before = [p.detach().clone() for p in trainer.nets["D"].parameters()]
+    g_phase = phases["G"]
+    stats = trainer.run_phase(g_phase)
+    assert "code_accuracy_c1" in stats and stats["info_loss_g"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(q_before, trainer.nets["Q"].parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(d_before, trainer.nets["D"].parameters()))
 
 
 def test_began_controller_follows_its_equation_and_clips(tmp_path):
