@@ -6,8 +6,8 @@ mutual-information term L_I = lambda_cat CE(Q_cat, c1) + lambda_cont 1/2 ||Q_con
 Gaussian's negative log-likelihood, up to a constant) is minimised in both phases: in phase D by D and Q on the
 detached fakes, in phase G by G through D and Q frozen (the formulation of the paper's code; `q_phase=D`). With
 `q_phase=G` Q learns beside G instead and D's body is shaped by the adversarial loss alone, so Q can only read the
-codes from features D keeps for telling real from fake. Defaults are the paper's MNIST setting: 62 noise
-dimensions, one 10-way code, two continuous codes uniform on [-1, 1].
+codes from features D keeps for telling real from fake (measured on MNIST: worse, README). Defaults are the
+paper's MNIST setting: 62 noise dimensions, one 10-way code, two continuous codes uniform on [-1, 1].
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class InfoGANSettings(TwoPhaseSettings):
     categories: int = option(10, low=2, cap=LABEL_CLASSES)  # the categorical code c1's categories
     continuous: int = option(2, low=0, high=64)  # continuous codes c2, c3, ...
     info_categorical: float = option(1.0, low=0.0)  # lambda of the categorical code's term
-    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (smaller, as the paper)
+    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (the paper: smaller; its code: 1)
     noise: str = option("normal", choices=("normal", "uniform"))  # z's distribution (the paper's code: uniform)
     # the phase Q learns in: D (the paper's code: D's body and Q minimise L_I) or G (beside G; D's body adversarial only)
     q_phase: str = option("D", choices=("D", "G"))
