@@ -36,9 +36,9 @@ class InfoGANSettings(TwoPhaseSettings):
     categories: int = option(10, low=2, cap=LABEL_CLASSES)  # the categorical code c1's categories
     continuous: int = option(2, low=0, high=64)  # continuous codes c2, c3, ...
     info_categorical: float = option(1.0, low=0.0)  # lambda of the categorical code's term
-    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (the paper: smaller; its code: 1)
+    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (paper: smaller; its code: 1)
     noise: str = option("normal", choices=("normal", "uniform"))  # z's distribution (the paper's code: uniform)
-    # the phase Q learns in: D (the paper's code: D's body and Q minimise L_I) or G (beside G; D's body adversarial only)
+    # the phase Q learns in: D (the paper's code: D's body and Q minimise L_I) or G (beside G; D adversarial only)
     q_phase: str = option("D", choices=("D", "G"))
 
 
