@@ -186,6 +186,48 @@ def test_infogan_information_loss_on_known_predictions(tmp_path):
     assert stats["code_accuracy_c1"].item() == 0.5  # the first guess is right, the second is not
 
 
+def test_infogan_information_term_trains_d_body_and_q_in_phase_d_and_only_g_in_phase_g(tmp_path):
+    """The official code's route: L_I joins D's loss (D's body and Q learn to read the codes back from detached
+    fakes) and G's loss (G learns to write them, D and Q frozen); D's real/fake head never sees L_I."""
+    trainer = trainer_of("mnist-infogan", tmp_path, "model.generator=infogan", "model.discriminator=infogan",
+                         "model.latent_dim=6")
+    family, nets = trainer.family, trainer.nets
+    phases = {phase.name: phase for phase in family.phases()}
+    assert phases["D"].networks == ("D", "Q") and phases["G"].networks == ("G",)
+    assert {"D", "Q"} <= set(phases["G"].frozen)
+
+    def gradients_of_information_term(detach: bool) -> dict[str, bool]:
+        for net in nets.values():
+            net.zero_grad(set_to_none=True)
+        fake, inputs = family.generate(4, with_graph=True)
+        _, features = nets["D"](fake.detach() if detach else fake)
+        family.information_loss(features, inputs)[0].backward()
+        reached = {name: any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+                   for name, net in nets.items()}
+        reached["D head"] = nets["D"].inner.head.weight.grad is not None
+        return reached
+
+    assert gradients_of_information_term(detach=True) == {"G": False, "D": True, "Q": True, "D head": False}
+    assert gradients_of_information_term(detach=False)["G"]
+    assert "info_loss_d" in family.discriminator_loss()
+
+
+def test_infogan_q_learning_beside_g_leaves_d_to_the_adversarial_loss(tmp_path):
+    trainer = trainer_of("mnist-infogan", tmp_path, "model.generator=infogan", "model.discriminator=infogan",
+                         "model.latent_dim=6", "algorithm.q_phase=G")
+    phases = {phase.name: phase for phase in trainer.family.phases()}
+    assert phases["D"].networks == ("D",)
+    assert phases["G"].networks == ("G", "Q") and phases["G"].frozen == ("D",)
+    assert "info_loss_d" not in trainer.family.discriminator_loss()
+    q_before = [p.detach().clone() for p in trainer.nets["Q"].parameters()]
+    d_before = [p.detach().clone() for p in trainer.nets["D"].parameters()]
+    g_phase = phases["G"]
+    stats = trainer.run_phase(g_phase)
+    assert "code_accuracy_c1" in stats and stats["info_loss_g"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(q_before, trainer.nets["Q"].parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(d_before, trainer.nets["D"].parameters()))
+
+
 def test_began_controller_follows_its_equation_and_clips(tmp_path):
     trainer = trainer_of("mnist-began", tmp_path, "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
                          "algorithm.gamma=0.5", "algorithm.lambda_k=0.01")

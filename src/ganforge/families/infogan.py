@@ -4,7 +4,9 @@ Networks: G (z, a categorical code c1 and continuous codes c2, c3, ... concatena
 features), Q (a small head on those features that predicts the codes). Q shares D's body, as in the paper, so the
 mutual-information term L_I = lambda_cat CE(Q_cat, c1) + lambda_cont 1/2 ||Q_cont - c||^2 (a unit-variance
 Gaussian's negative log-likelihood, up to a constant) is minimised in both phases: in phase D by D and Q on the
-detached fakes, in phase G by G through D and Q frozen (the formulation of the paper's code). Defaults are the
+detached fakes, in phase G by G through D and Q frozen (the formulation of the paper's code; `q_phase=D`). With
+`q_phase=G` Q learns beside G instead and D's body is shaped by the adversarial loss alone, so Q can only read the
+codes from features D keeps for telling real from fake (measured on MNIST: worse, README). Defaults are the
 paper's MNIST setting: 62 noise dimensions, one 10-way code, two continuous codes uniform on [-1, 1].
 """
 
@@ -34,8 +36,10 @@ class InfoGANSettings(TwoPhaseSettings):
     categories: int = option(10, low=2, cap=LABEL_CLASSES)  # the categorical code c1's categories
     continuous: int = option(2, low=0, high=64)  # continuous codes c2, c3, ...
     info_categorical: float = option(1.0, low=0.0)  # lambda of the categorical code's term
-    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (smaller, as the paper)
+    info_continuous: float = option(0.1, low=0.0)  # lambda of the continuous codes' term (paper: smaller; its code: 1)
     noise: str = option("normal", choices=("normal", "uniform"))  # z's distribution (the paper's code: uniform)
+    # the phase Q learns in: D (the paper's code: D's body and Q minimise L_I) or G (beside G; D adversarial only)
+    q_phase: str = option("D", choices=("D", "G"))
 
 
 def code_inputs(config: Config) -> GeneratorInputs:
@@ -108,8 +112,10 @@ class InfoGAN(TwoPhaseGAN):
         return output[0]
 
     def phases(self) -> list[Phase]:
-        """The two-phase family's, with Q trained beside D in phase D and frozen beside it in phase G."""
-        changed = {"D": lambda p: replace(p, networks=("D", "Q")), "G": lambda p: replace(p, frozen=(*p.frozen, "Q"))}
+        """The two-phase family's, with Q trained in the phase algorithm.q_phase names and frozen in the other."""
+        learns = self.loop.config.algorithm.q_phase
+        changed = {name: (lambda p: replace(p, networks=(*p.networks, "Q"))) if name == learns else
+                   (lambda p: replace(p, frozen=(*p.frozen, "Q"))) for name in ("D", "G")}
         return [changed[p.name](p) if p.name in changed else p for p in super().phases()]
 
     def information_loss(self, features: Tensor, inputs: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -127,9 +133,12 @@ class InfoGAN(TwoPhaseGAN):
         d = self.loop.nets["D"]
         _, real, fake, inputs = self.draw()
         (real_logits, _), (fake_logits, fake_features) = d(real), d(fake)
-        info, stats = self.information_loss(fake_features, inputs)
-        loss = self.loss.discriminator(real_logits, fake_logits, self.real_target) + info
-        out = {**self.verdicts(real_logits, fake_logits), "info_loss_d": info.detach(), **stats}
+        loss = self.loss.discriminator(real_logits, fake_logits, self.real_target)
+        out = self.verdicts(real_logits, fake_logits)
+        if self.loop.config.algorithm.q_phase == "D":
+            info, stats = self.information_loss(fake_features, inputs)
+            loss = loss + info
+            out.update({"info_loss_d": info.detach(), **stats})
         return self.with_penalties(loss, out, real, fake, {}, {})
 
     def generator_loss(self) -> dict[str, Tensor]:
@@ -137,7 +146,9 @@ class InfoGAN(TwoPhaseGAN):
         fake, inputs = self.fakes_for_generator()
         fake_logits, features = d(self.d_input(fake))
         real_logits = self.d_logits(d(self._real)) if self.loss.generator_needs_real else None
-        info, _ = self.information_loss(features, inputs)
+        info, stats = self.information_loss(features, inputs)
         out = {"loss": self.loss.generator(fake_logits, real_logits) + info, "d_fake_g": self.loss.score(fake_logits),
                "info_loss_g": info.detach()}
+        if self.loop.config.algorithm.q_phase == "G":
+            out.update(stats)
         return self.with_orthogonal(out)
