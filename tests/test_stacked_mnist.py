@@ -12,7 +12,7 @@ import torch
 from ganforge.cli import main
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
-from ganforge.lab.stacked import EVAL_SEED
+from ganforge.lab.stacked import EVAL_SEED, STACKED_RECIPES, train_stacked
 from ganforge.metrics.extractors import ExtractorOptions, build_extractor
 from ganforge.metrics.stacked import stacked_mode_histogram, stacked_mode_scores
 
@@ -104,3 +104,12 @@ def test_lab_refuses_a_2d_recipe_on_stacked_mnist_and_back(tmp_path, capsys):
     assert main(["lab", "ring8", "--algorithms", "stacked-dcgan", "--out", str(tmp_path / "lab")]) == 2
     assert "unknown lab algorithm 'stacked-dcgan'" in capsys.readouterr().err
     assert not (tmp_path / "lab").exists()
+
+
+@pytest.mark.parametrize("recipe", STACKED_RECIPES.names())
+def test_every_stacked_recipe_trains_a_few_steps_and_is_counted(tmp_path, recipe):
+    outcome = train_stacked(recipe, "stacked-mnist", seed=0, steps=2,
+                            overrides=["model.g_width=8", "model.d_width=8", "train.batch_size=8", "eval.n=64"],
+                            snapshots=0, out=str(tmp_path))
+    assert outcome.failure is None and outcome.steps == 2, recipe
+    assert sum(outcome.coverage.counts) == 64 and 1 <= outcome.coverage.modes <= 64
