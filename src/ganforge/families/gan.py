@@ -285,12 +285,15 @@ class TwoPhaseGAN(Family):
                               scored_frozen=True)]
 
 
-def require_own_networks(config: Config, family: str) -> None:
-    """A family whose networks are its own (ProGAN, MSG-GAN, StyleGAN2) needs the model section to name them."""
+def require_own_networks(config: Config, family: str, generator: str | None = None,
+                         discriminator: str | None = None) -> None:
+    """A family whose networks are its own (ProGAN, MSG-GAN, StyleGAN2/3) needs the model section to name them; they
+    are registered under the family's name unless given (StyleGAN3 trains its G with StyleGAN2's D)."""
     m = config.model
-    if m.generator != family or m.discriminator != family:
-        raise GanforgeError(f"algorithm.name={family} trains its own networks; set model.generator={family} and "
-                            f"model.discriminator={family} (got {m.generator} and {m.discriminator})")
+    generator, discriminator = generator or family, discriminator or family
+    if m.generator != generator or m.discriminator != discriminator:
+        raise GanforgeError(f"algorithm.name={family} trains its own networks; set model.generator={generator} and "
+                            f"model.discriminator={discriminator} (got {m.generator} and {m.discriminator})")
 
 
 def refuse_options(family: str, options: dict[str, tuple[object, str]]) -> None:

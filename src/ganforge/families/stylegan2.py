@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from ..config import Config, option
-from ..errors import GanforgeError
 from ..models.progan import final_stage
 from ..models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from ..models.stylegan3 import StyleGAN3Generator
@@ -49,6 +48,7 @@ class StyleGAN2(TwoPhaseGAN):
     settings = StyleGAN2Settings
     family_name: ClassVar[str] = "stylegan2"
     style_generator: ClassVar[type[nn.Module]] = StyleGAN2Generator
+    generator_name: ClassVar[str] = "stylegan2"  # its name in model.generator
 
     @classmethod
     def build_networks(cls, config: Config) -> dict[str, nn.Module]:
@@ -59,13 +59,9 @@ class StyleGAN2(TwoPhaseGAN):
         return cls.style_generator(config.model)
 
     @classmethod
-    def check_networks(cls, config: Config) -> None:
-        require_own_networks(config, "stylegan2")
-
-    @classmethod
     def check_config(cls, config: Config) -> None:
         m = config.model
-        cls.check_networks(config)
+        require_own_networks(config, cls.family_name, cls.generator_name, "stylegan2")
         super().check_config(config)
         final_stage(m.resolution)
         plain = "its networks are unconditional, with the minibatch stddev built into D"
@@ -129,10 +125,4 @@ class StyleGAN3(StyleGAN2):
 
     family_name: ClassVar[str] = "stylegan3"
     style_generator = StyleGAN3Generator
-
-    @classmethod
-    def check_networks(cls, config: Config) -> None:
-        m = config.model
-        if m.generator != "stylegan3" or m.discriminator != "stylegan2":
-            raise GanforgeError(f"algorithm.name=stylegan3 trains its own networks; set model.generator=stylegan3 and "
-                                f"model.discriminator=stylegan2 (got {m.generator} and {m.discriminator})")
+    generator_name = "stylegan3"

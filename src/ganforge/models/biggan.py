@@ -26,7 +26,7 @@ from ..errors import GanforgeError
 from ..inputs import ClassLabel, GeneratorInputs, Latent
 from .dcgan import resolution_plan
 from .registry import DISCRIMINATORS, GENERATORS
-from .sngan import DiscriminatorBlock
+from .sngan import DiscriminatorBlock, GlobalSum
 
 Tensor = torch.Tensor
 
@@ -98,13 +98,6 @@ class BigGANGenerator(nn.Module):
         for block, part in zip(self.blocks, parts[1:]):
             h = block(h, torch.cat([shared, part], dim=1))
         return torch.tanh(self.out_conv(F.relu(self.out_norm(h))))
-
-
-class GlobalSum(nn.Module):
-    """Sum over positions: BigGAN's pooling, after the ReLU before it (kept apart so a projection can read the map)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x.sum(dim=(2, 3))
 
 
 class BigGANDiscriminator(nn.Module):

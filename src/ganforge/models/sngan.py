@@ -82,11 +82,12 @@ class SNGANGenerator(nn.Module):
         return self.out(self.blocks(self.project(z).view(-1, self.width, 4, 4)))
 
 
-class SumPool(nn.Module):
-    """ReLU then a sum over all positions: SNGAN's global pooling before the linear logit."""
+class GlobalSum(nn.Module):
+    """A sum over all positions: SNGAN's and BigGAN's global pooling, after a ReLU of its own (kept apart so that a
+    projection can read the map before the sum)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x).sum(dim=(2, 3))
+        return x.sum(dim=(2, 3))
 
 
 class SNGANDiscriminator(nn.Module):
@@ -97,7 +98,7 @@ class SNGANDiscriminator(nn.Module):
         blocks = [DiscriminatorBlock(channels, width, down=True, first=True)]
         blocks += [DiscriminatorBlock(width, width, down=True) for _ in range(downs - 1)]
         blocks += [DiscriminatorBlock(width, width, down=False) for _ in range(2)]
-        self.body = nn.Sequential(*blocks, SumPool())
+        self.body = nn.Sequential(*blocks, nn.ReLU(), GlobalSum())
         self.head = nn.Linear(width, 1)
         self.feature_shape = (width,)
 
